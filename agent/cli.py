@@ -1,0 +1,39 @@
+"""The ``videothinker`` command line: one root app; each package contributes its commands.
+
+Commands are registered here (the top floor may import every package); heavy libraries are imported
+inside the command functions so ``videothinker --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from dataset_builder import cli as builder_cli
+from validation import cli as validation_cli
+
+app = typer.Typer(
+    name="videothinker",
+    help="Build, validate, publish, load and train on VideoThinker video + tool-call trajectories.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command("validate", help="Check a dataset folder (or one shard) against the sample contract.")(
+    validation_cli.validate_command
+)
+app.command("probe", help="Print what the package knows about a video file.")(builder_cli.probe_command)
+app.command("frames", help="Write the frames grounding would use, as PNG named by timestamp.")(
+    builder_cli.frames_command
+)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    app()

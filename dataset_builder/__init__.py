@@ -1,0 +1,1 @@
+"""Raw videos -> video index -> caption-space episodes -> grounded samples -> shards."""
