@@ -1,0 +1,71 @@
+"""``videothinker build``: raw videos + questions -> grounded trajectory shards (see pipeline.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from dataset_builder.config import load_config
+from dataset_builder.inputs import InputError, list_videos, make_jobs
+from dataset_builder.questions import QuestionError, read_questions
+
+
+def build_command(
+    videos: Path = typer.Option(..., "--videos", help="A folder of videos or a .txt list of video paths."),
+    questions: Path = typer.Option(..., "--questions", help="Questions: our JSONL, or cgbench/videomme/mlvu/"
+                                   "longvideobench annotation files (see --layout)."),
+    out: Path = typer.Option(..., "--out", help="Output dataset folder (laid out like a Hub dataset repo)."),
+    preset: str = typer.Option("local", "--preset", help="local (in-process models), paper (OpenAI-compatible "
+                               "endpoints), tiny (random-weight models + stand-in teacher; tests only)."),
+    config: Path | None = typer.Option(None, "--config", help="A build.yaml overriding the preset."),
+    engine: str = typer.Option("local", "--engine", help="local or ray."),
+    workdir: Path | None = typer.Option(None, "--workdir", help="Cache folder (default: OUT/../.videothinker-work)."),
+    layout: str = typer.Option("auto", "--layout", help="Questions layout: auto, jsonl, cgbench, videomme, mlvu, "
+                               "longvideobench."),
+    max_shard_bytes: int | None = typer.Option(None, "--max-shard-bytes", help="Roll shards at this size."),
+    samples_per_question: int | None = typer.Option(None, "--samples-per-question", help="k teacher samples."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Teacher tool steps before a forced answer."),
+    keep_wrong_when_all_fail: bool = typer.Option(False, "--keep-wrong-when-all-fail",
+                                                  help="The paper's fallback: keep one wrong trajectory (flagged)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Build trajectory shards from your own videos and multiple-choice questions."""
+    from dataset_builder.pipeline import run_build
+
+    try:
+        cfg = load_config(preset, config, max_shard_bytes=max_shard_bytes, samples_per_question=samples_per_question,
+                          max_steps=max_steps, keep_wrong_when_all_fail=keep_wrong_when_all_fail or None)
+        if engine not in ("local", "ray"):
+            raise InputError(f"--engine {engine!r}: choose local or ray")
+        video_map = list_videos(videos)
+        items = read_questions(questions, layout)
+        jobs, missing = make_jobs(video_map, items, videos if videos.is_dir() else videos.parent)
+    except (InputError, QuestionError, ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0])
+    for name, n in missing.items():
+        print(f"warning: {n} question(s) reference video {name!r}, which is not among --videos", file=sys.stderr)
+    if not jobs:
+        _fail(f"{questions}: no question matches a video in {videos}")
+    out.mkdir(parents=True, exist_ok=True)
+    report = run_build(jobs, cfg, out, workdir or out.parent / ".videothinker-work" / out.name, engine, progress,
+                       missing_videos=sum(missing.values()))
+    _print_report(report, out)
+    if report["kept"] == 0:
+        raise typer.Exit(1)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _print_report(report: dict, out: Path) -> None:
+    print(f"built {out}: {report['kept']} trajectories from {report['questions']} questions on "
+          f"{report['videos']} videos ({report['hours']:.2f} h), {report['frames']} frames, {report['seconds']:.1f} s")
+    for reason, n in report["dropped"].items():
+        if n:
+            print(f"  dropped {n} by {reason}")
+    for reason, n in report["rejected_videos"].items():
+        print(f"  rejected {n} video(s): {reason}")

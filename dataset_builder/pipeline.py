@@ -1,0 +1,262 @@
+"""The build pipeline: small steps over an iterator of per-video work, and the engines that run them.
+
+    probe -> index (segment, captions, subtitles) -> episodes (teacher, k per question) -> filter
+          -> ground -> write shards
+
+Each step is a class with one ``run()`` over an iterator and its own counters (datatrove style). The
+unit of parallel work is one video (``process_video``): the local engine runs videos in order in this
+process; the Ray engine runs the same function as Ray tasks and writes the results in the same order,
+so both produce identical shards. Every model call goes through the content-addressed cache in the
+workdir: a killed build resumes where it stopped and writes the same shards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataset_builder import video
+from dataset_builder.backends import CachedBackend, ChatBackend, OpenAIBackend, TransformersBackend
+from dataset_builder.cache import Cache, content_key
+from dataset_builder.config import BuildConfig, ModelConfig
+from dataset_builder.embedder import TextEmbedder
+from dataset_builder.episodes import TEACHER_SYSTEM, Episode, filter_episodes, run_episode
+from dataset_builder.executors import CAPTION_PROMPT, CaptionSpaceTools, Services, caption_interval
+from dataset_builder.grounding import GroundingError, ground
+from dataset_builder.questions import Question
+from dataset_builder.subtitles import load_subtitles, sidecar_subtitles
+from dataset_builder.video_index import VideoIndex, fingerprint, segment
+from dataset_builder.writer import ShardWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class VideoJob:
+    video_id: str
+    path: Path
+    questions: list[Question]
+
+
+@dataclass
+class VideoResult:
+    video_id: str
+    samples: list[tuple[Any, list[bytes]]] = field(default_factory=list)
+    stats: Counter = field(default_factory=Counter)
+
+
+def make_backend(cfg: ModelConfig) -> ChatBackend:
+    if cfg.backend == "openai":
+        return OpenAIBackend(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env)
+    if cfg.backend == "transformers":
+        return TransformersBackend(cfg.model)
+    if cfg.backend == "standin":
+        from dataset_builder.standin import StandinSummarizer, StandinTeacher
+
+        return StandinTeacher() if "teacher" in cfg.model else StandinSummarizer()
+    raise ValueError(f"unknown backend {cfg.backend!r}; choose transformers, openai or standin")
+
+
+@dataclass
+class Runtime:
+    """What every step needs: the config, the cached backends and the tool services."""
+
+    config: BuildConfig
+    cache: Cache
+    teacher: ChatBackend
+    services: Services
+
+    @classmethod
+    def create(cls, config: BuildConfig, workdir: Path) -> Runtime:
+        cache = Cache(workdir / "cache.sqlite")
+        cached = {name: CachedBackend(make_backend(getattr(config, name)), cache)
+                  for name in ("captioner", "teacher", "summarizer")}
+        services = Services(captioner=cached["captioner"], summarizer=cached["summarizer"],
+                            embedder=TextEmbedder(config.embedder), caption_frames=config.caption_frames,
+                            zoom_frames=config.zoom_frames, max_pixels=config.max_pixels,
+                            max_tokens=config.captioner.max_tokens)
+        return cls(config, cache, cached["teacher"], services)
+
+    def provenance(self) -> dict[str, Any]:
+        c = self.config
+        models = {"captioner": c.captioner.model, "teacher": c.teacher.model, "summarizer": c.summarizer.model,
+                  "embedder": c.embedder}
+        prompts = {"teacher_system": TEACHER_SYSTEM, "caption": CAPTION_PROMPT}
+        return {"models": models, "preset": c.preset,
+                "prompt_hashes": {k: content_key(v)[:16] for k, v in prompts.items()}}
+
+
+class IndexStep:
+    """Probe, segment, subtitles and captions of one video (cached by file content and settings)."""
+
+    name = "index"
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+
+    def run(self, job: VideoJob) -> VideoIndex:
+        cfg = self.rt.config
+        key = content_key("index", fingerprint(job.path), cfg.clip_seconds, cfg.caption_frames,
+                          cfg.global_caption_frames, cfg.max_pixels, cfg.captioner.model, _subtitle_stamp(job.path))
+        cached = self.rt.cache.get(key)
+        if cached is not None:
+            return VideoIndex.from_dict(cached)
+        index = self._build(job)
+        self.rt.cache.put(key, index.to_dict())
+        return index
+
+    def _build(self, job: VideoJob) -> VideoIndex:
+        cfg, services = self.rt.config, self.rt.services
+        info = video.probe(job.path)
+        index = VideoIndex(video_id=job.video_id, path=str(job.path), fingerprint=fingerprint(job.path),
+                           duration_s=info.duration_s, fps=info.fps, width=info.display_width,
+                           height=info.display_height, start_time_s=info.start_time_s)
+        index.clips = segment(info.duration_s, cfg.clip_seconds)
+        sidecar = sidecar_subtitles(job.path)
+        if sidecar is not None:
+            index.subtitles, index.subtitle_source = load_subtitles(sidecar), "sidecar"
+        index.global_caption = caption_interval(services, index, 0.0, info.duration_s, cfg.global_caption_frames)
+        index.clip_captions = [caption_interval(services, index, a, b, cfg.caption_frames) for a, b in index.clips]
+        return index
+
+
+class EpisodeStep:
+    """k teacher episodes per question in caption space, then the filter."""
+
+    name = "episodes"
+
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+        self.threads = 1 if "transformers" in (rt.config.teacher.backend, rt.config.captioner.backend) else \
+            rt.config.workers
+
+    def run(self, q: Question, index: VideoIndex, stats: Counter) -> list[tuple[Episode, str]]:
+        cfg = self.rt.config
+        tools = CaptionSpaceTools(index, self.rt.services)
+        seeds = [content_int(cfg.seed, q.id, k) for k in range(cfg.samples_per_question)]
+
+        def one(k: int) -> Episode:
+            return run_episode(q, tools, self.rt.teacher, sample=k, max_steps=cfg.max_steps,
+                               temperature=cfg.temperature, seed=seeds[k], max_tokens=cfg.teacher.max_tokens)
+
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            episodes = list(pool.map(one, range(cfg.samples_per_question)))
+        stats["episodes"] += len(episodes)
+        stats["invalid_tool_calls"] += sum(e.invalid_calls for e in episodes)
+        result = filter_episodes(q, episodes, cfg.keep_wrong_when_all_fail)
+        for reason, n in result.dropped.items():
+            stats[f"dropped:{reason}"] += n
+        return result.kept
+
+
+def content_int(*parts: Any) -> int:
+    return int(content_key(*parts)[:8], 16)
+
+
+def _subtitle_stamp(path: Path) -> str:
+    sidecar = sidecar_subtitles(path)
+    return fingerprint(sidecar) if sidecar else ""
+
+
+def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
+    """All questions of one video -> grounded samples, in question order; never raises for bad input."""
+    result = VideoResult(job.video_id)
+    try:
+        index = IndexStep(rt).run(job)
+    except video.VideoError as exc:
+        log.warning("rejected video: %s", exc)
+        result.stats[f"rejected_video:{exc.reason.split(';')[0][:60]}"] += 1
+        result.stats["dropped:video_rejected"] += len(job.questions) * rt.config.samples_per_question
+        return result
+    result.stats["videos"] += 1
+    result.stats["hours"] += index.duration_s / 3600
+    episodes = EpisodeStep(rt)
+    for q in job.questions:
+        result.stats["questions"] += 1
+        for episode, kept_because in episodes.run(q, index, result.stats):
+            try:
+                sample = ground(q, episode, kept_because, index, rt.services, initial_frames=rt.config.initial_frames,
+                                max_frames=rt.config.max_frames, provenance=rt.provenance(),
+                                encode={"format": rt.config.image_format, "quality": rt.config.image_quality},
+                                license=rt.config.license)
+            except GroundingError as exc:
+                result.stats[f"dropped:{exc}"] += 1
+                continue
+            result.samples.append(sample)
+    return result
+
+
+class LocalEngine:
+    def map(self, jobs: list[VideoJob], rt: Runtime) -> Iterator[VideoResult]:
+        for job in jobs:
+            yield process_video(job, rt)
+
+
+class RayEngine:
+    """The same ``process_video`` as Ray tasks; results are consumed in job order (identical shards)."""
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None):
+        self.address = address
+        self.num_cpus = num_cpus
+
+    def map(self, jobs: list[VideoJob], rt: Runtime) -> Iterator[VideoResult]:
+        try:
+            import ray
+        except ImportError as exc:
+            raise RuntimeError("the Ray engine needs ray: pip install 'videothinker-traj[ray]'") from exc
+        if not ray.is_initialized():
+            ray.init(address=self.address, num_cpus=self.num_cpus, ignore_reinit_error=True,
+                     include_dashboard=False, log_to_driver=False)
+        config, workdir = rt.config, rt.cache.path.parent
+
+        @ray.remote
+        def task(job: VideoJob) -> VideoResult:
+            return process_video(job, Runtime.create(config, workdir))
+
+        refs = [task.remote(job) for job in jobs]
+        for ref in refs:
+            yield ray.get(ref)
+
+
+def run_build(jobs: list[VideoJob], config: BuildConfig, out: Path, workdir: Path, engine: str = "local",
+              progress: bool = True, missing_videos: int = 0) -> dict[str, Any]:
+    """Run the pipeline and write shards, index.json, README.md and build_report.json; return the report."""
+    started = time.monotonic()
+    rt = Runtime.create(config, workdir)
+    runner = RayEngine() if engine == "ray" else LocalEngine()
+    stats: Counter = Counter({"dropped:video_missing": missing_videos} if missing_videos else {})
+    results = runner.map(jobs, rt)
+    if progress:
+        from tqdm import tqdm
+
+        results = tqdm(results, total=len(jobs), desc="videos", unit="video")
+    with ShardWriter(out, max_shard_bytes=config.max_shard_bytes) as writer:
+        for result in results:
+            stats.update(result.stats)
+            for record, frames in result.samples:
+                writer.write(record, frames)
+                stats["kept"] += 1
+                stats["frames"] += len(frames)
+    report = _report(stats, config, time.monotonic() - started, rt)
+    (out / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _report(stats: Counter, config: BuildConfig, seconds: float, rt: Runtime) -> dict[str, Any]:
+    dropped = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("dropped:")}
+    rejected = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("rejected_video:")}
+    return {
+        "preset": config.preset,
+        "videos": stats["videos"], "rejected_videos": rejected, "hours": round(stats["hours"], 4),
+        "questions": stats["questions"], "episodes": stats["episodes"], "kept": stats["kept"],
+        "dropped": dict(sorted(dropped.items())), "invalid_tool_calls": stats["invalid_tool_calls"],
+        "frames": stats["frames"], "seconds": round(seconds, 2),
+        "cache": {"hits": rt.cache.hits, "misses": rt.cache.misses},
+    }
