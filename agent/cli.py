@@ -10,6 +10,8 @@ import logging
 
 import typer
 
+from cards import cli as cards_cli
+from dataset_builder import build, examples
 from dataset_builder import cli as builder_cli
 from validation import cli as validation_cli
 
@@ -21,6 +23,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
+app.command("build", help="Build trajectory shards from raw videos and multiple-choice questions.")(
+    build.build_command
+)
+app.command("example-inputs", help="Write a small real build input to try `videothinker build`.")(
+    examples.example_inputs_command
+)
 app.command("validate", help="Check a dataset folder (or one shard) against the sample contract.")(
     validation_cli.validate_command
 )
@@ -28,6 +36,12 @@ app.command("probe", help="Print what the package knows about a video file.")(bu
 app.command("frames", help="Write the frames grounding would use, as PNG named by timestamp.")(
     builder_cli.frames_command
 )
+
+app.command("card", help="Write the dataset card (README.md) with statistics and plots.")(cards_cli.card_command)
+app.command("view", help="Write a self-contained HTML page showing trajectories with their frames.")(
+    cards_cli.view_command
+)
+app.command("publish", help="Upload a validated dataset folder to the Hugging Face Hub.")(cards_cli.publish_command)
 
 
 @app.callback()
@@ -37,3 +51,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

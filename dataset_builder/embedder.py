@@ -29,7 +29,8 @@ class TextEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)
-        return np.asarray(self._load().encode(texts, normalize_embeddings=True, batch_size=64))
+        return np.asarray(self._load().encode(texts, normalize_embeddings=True, batch_size=64,
+                                          show_progress_bar=False))
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one embedder per build; corpora repeat per question
     def embed_corpus(self, texts: tuple[str, ...]) -> np.ndarray:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from dataset_builder.pipeline import VideoJob
 from dataset_builder.questions import Question
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".mpg", ".mpeg"}
@@ -14,6 +14,15 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv"
 
 class InputError(ValueError):
     pass
+
+
+@dataclass
+class VideoJob:
+    """The unit of parallel build work: one video and its questions."""
+
+    video_id: str
+    path: Path
+    questions: list[Question]
 
 
 def list_videos(source: Path) -> dict[str, Path]:

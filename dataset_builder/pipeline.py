@@ -30,19 +30,13 @@ from dataset_builder.embedder import TextEmbedder
 from dataset_builder.episodes import TEACHER_SYSTEM, Episode, filter_episodes, run_episode
 from dataset_builder.executors import CAPTION_PROMPT, CaptionSpaceTools, Services, caption_interval
 from dataset_builder.grounding import GroundingError, ground
+from dataset_builder.inputs import VideoJob
 from dataset_builder.questions import Question
 from dataset_builder.subtitles import load_subtitles, sidecar_subtitles
 from dataset_builder.video_index import VideoIndex, fingerprint, segment
 from dataset_builder.writer import ShardWriter
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class VideoJob:
-    video_id: str
-    path: Path
-    questions: list[Question]
 
 
 @dataclass

@@ -142,8 +142,13 @@ def _vision_size(patch: int) -> dict[str, int]:
 
 
 def _build_qwen2_5_vl(tokenizer: Any, out_dir: Path) -> None:
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     text = _text_kwargs(tokenizer) | {"rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                                           "mrope_section": [2, 3, 3]}}
@@ -161,8 +166,13 @@ def _build_qwen2_5_vl(tokenizer: Any, out_dir: Path) -> None:
 
 
 def _build_qwen3_vl(tokenizer: Any, out_dir: Path) -> None:
-    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     text = _text_kwargs(tokenizer) | {"head_dim": 16, "rope_parameters": {
         "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2], "mrope_interleaved": True}}

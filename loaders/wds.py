@@ -18,8 +18,8 @@ import webdataset as wds
 
 from loaders.sample import Sample
 from loaders.sources import open_url, resolve
-from validation.tarstream import iter_tar_groups
 from validation.shards import ShardFormatError
+from validation.tarstream import iter_tar_groups
 
 log = logging.getLogger(__name__)
 

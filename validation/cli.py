@@ -12,10 +12,10 @@ import typer
 
 
 def validate_command(
-    path: Path = typer.Argument(
+    path: Path = typer.Argument(  # noqa: B008 - typer's declaration style
         ..., help="A dataset folder (with index.json), a folder of .tar shards, or a single .tar shard."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON instead of a summary."),
+    json_out: bool = typer.Option(False, "--json", help="Print the whole report as JSON, not a summary."),
     max_errors: int | None = typer.Option(
         None, "--max-errors", min=1, help="Stop after this many problems (the counts are then partial)."
     ),

@@ -32,7 +32,8 @@ def record_problems(record: TrajectoryRecord, n_frames: int | None = None) -> li
     checks = (_frame_problems, _tool_problems, _time_problems, _answer_problems, _grounding_problems)
     problems = [p for check in checks for p in check(record)]
     if n_frames is not None and n_frames != len(record.frames):
-        problems.insert(0, f"frames.msg holds {n_frames} frames but the record describes {len(record.frames)}")
+        described = len(record.frames)
+        problems.insert(0, f"frames.msg holds {n_frames} frames but the record describes {described}")
     return problems
 
 
@@ -62,7 +63,7 @@ def _frame_problems(record: TrajectoryRecord) -> Iterator[str]:
     seen: Counter[int] = Counter()
     for mi, f, _ in _referenced_frames(record):
         seen[f] += 1
-        if f >= n:
+        if not 0 <= f < n:
             yield f"message {mi} references frame {f} but the sample has {n} frames"
     for f in range(n):
         if not seen[f]:
@@ -71,12 +72,12 @@ def _frame_problems(record: TrajectoryRecord) -> Iterator[str]:
         for part in msg.content:
             if not isinstance(part, VideoPart):
                 continue
-            if len(part.frames) != len(part.timestamps):
-                yield f"message {mi}: video part has {len(part.frames)} frames but {len(part.timestamps)} timestamps"
-            if any(b <= a for a, b in zip(part.timestamps, part.timestamps[1:])):
+            if (nf := len(part.frames)) != (nt := len(part.timestamps)):
+                yield f"message {mi}: video part has {nf} frames but {nt} timestamps"
+            if any(b <= a for a, b in zip(part.timestamps, part.timestamps[1:], strict=False)):
                 yield f"message {mi}: video part timestamps are not increasing"
-            for f, t in zip(part.frames, part.timestamps):
-                if f < n and not math.isclose(record.frames[f].timestamp_s, t, abs_tol=1e-3):
+            for f, t in zip(part.frames, part.timestamps, strict=False):
+                if 0 <= f < n and not math.isclose(record.frames[f].timestamp_s, t, abs_tol=1e-3):
                     yield f"message {mi}: frame {f} is at {record.frames[f].timestamp_s}s, the part says {t}s"
 
 
@@ -108,7 +109,13 @@ def _call_problems(mi: int, name: str, arguments: dict, specs: dict[str, dict]) 
     if name not in specs:
         yield f"message {mi}: call to unknown tool {name!r} (declared: {', '.join(sorted(specs)) or 'none'})"
         return
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(specs[name]).iter_errors(arguments))
+    try:  # the spec comes from the record itself: it may be any JSON, not a usable schema
+        jsonschema.Draft202012Validator.check_schema(specs[name])
+        errors = jsonschema.Draft202012Validator(specs[name]).iter_errors(arguments)
+        error = jsonschema.exceptions.best_match(errors)
+    except Exception as exc:  # noqa: BLE001 - SchemaError, unresolvable $ref, bad regex, wrong types
+        yield f"message {mi}: the {name} spec's parameters are not a valid JSON Schema ({type(exc).__name__})"
+        return
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "arguments"
         yield f"message {mi}: {name} {where}: {error.message}"
@@ -166,7 +173,8 @@ def _grounding_problems(record: TrajectoryRecord) -> Iterator[str]:
             yield f"message {mi}: grounded {name} turn has no frames"
     for mi, f, _ in _referenced_frames(record):
         msg = record.messages[mi]
-        if f < len(record.frames) and msg.role == "tool" and record.frames[f].tool_call_id != msg.tool_call_id:
+        stored = 0 <= f < len(record.frames)
+        if stored and msg.role == "tool" and record.frames[f].tool_call_id != msg.tool_call_id:
             yield f"message {mi}: frame {f} is attributed to call {record.frames[f].tool_call_id!r}"
 
 

@@ -44,7 +44,7 @@ from validation.shards import (
 from validation.tarstream import iter_tar_groups
 
 CHECKS: dict[str, str] = {
-    "index": "index.json is valid; listed shards exist; every tar is listed; sha256/bytes/samples/frames agree",
+    "index": "index.json is valid; listed shards exist; every tar is listed; sha256/bytes/counts agree",
     "stats": "each shard's _stats.json completion marker exists and agrees with the shard",
     "tar": "a readable, complete, uncompressed tar; adjacent members; flat names; bounded member sizes",
     "members": "each sample holds exactly {key}.json and {key}.frames.msg",
@@ -220,7 +220,7 @@ class _Scanner:
             self.guarded(entry.path, None, lambda s=split, e=entry: self.scan_entry(folder, s, e, listed))
         for rel in sorted(set(tars) - listed):
             if index is not None:
-                self.add("index", f"{rel} is not listed in {INDEX_FILE} (a stale or foreign shard?)", rel)
+                self.add("index", f"not listed in {INDEX_FILE} (a stale or foreign shard?)", rel)
             self.guarded(rel, None, lambda r=rel: self.scan_shard(tars[r], r, None, None))
         if not tars and not listed and not has_index:
             self.add("index", f"no {INDEX_FILE} and no .tar shards under {folder}")
@@ -251,15 +251,15 @@ class _Scanner:
             self.add("index", f"shard path {rel!r} is not a relative .tar path inside the dataset", rel)
             return
         if rel in listed:
-            self.add("index", f"{rel} is listed twice in {INDEX_FILE}", rel)
+            self.add("index", f"listed twice in {INDEX_FILE}", rel)
             return
         listed.add(rel)
         if not rel.startswith(f"{DATA_DIR}/{split}-"):
-            self.add("index", f"{rel} is listed under split {split!r} but is not named {DATA_DIR}/{split}-*.tar "
+            self.add("index", f"listed under split {split!r} but not named {DATA_DIR}/{split}-*.tar "
                               "(the README's data_files glob would put it elsewhere)", rel)
         path = folder / rel
         if not path.is_file():
-            self.add("index", f"{rel} is listed in {INDEX_FILE} but does not exist; re-download or rebuild", rel)
+            self.add("index", f"listed in {INDEX_FILE} but does not exist; re-download or rebuild", rel)
             return
         self.scan_shard(path, rel, entry, split)
 
@@ -308,10 +308,11 @@ class _Scanner:
             if result.frames_known:
                 actual["frames"] = result.frames
         for name, value in actual.items():
-            if getattr(expected, name) != value:
-                self.add(check, f"{name} in {source} is {getattr(expected, name)} but the shard has {value}", rel)
+            if (declared := getattr(expected, name)) != value:
+                self.add(check, f"{name} in {source} is {declared} but the shard has {value}", rel)
 
-    def check_stats(self, path: Path, rel: str, split: str | None, result: _ShardResult, required: bool) -> None:
+    def check_stats(self, path: Path, rel: str, split: str | None, result: _ShardResult,
+                    required: bool) -> None:
         stats_path = path.with_name(path.name.removesuffix(".tar") + STATS_SUFFIX)
         source = stats_path.name
         if not stats_path.is_file():
@@ -328,13 +329,10 @@ class _Scanner:
         if PurePosixPath(entry.path).name != path.name:
             self.add("stats", f"{source} describes {entry.path!r}, not {path.name}", rel)
         if split is not None and stats.get("split", split) != split:
-            self.add("stats", f"{source} says split {stats.get('split')!r} but index.json lists it under {split!r}",
-                     rel)
-        tools = stats.get("tool_calls")
-        if result.stream_complete and result.tools_known and isinstance(tools, dict) and tools != dict(
-                result.tool_calls):
-            self.add("stats", f"tool_calls in {source} is {tools} but the records call {dict(result.tool_calls)}",
-                     rel)
+            self.add("stats", f"{source} says split {stats.get('split')!r}; {INDEX_FILE} says {split!r}", rel)
+        tools, actual = stats.get("tool_calls"), dict(result.tool_calls)
+        if result.stream_complete and result.tools_known and isinstance(tools, dict) and tools != actual:
+            self.add("stats", f"tool_calls in {source} is {tools} but the records call {actual}", rel)
 
     def load_stats(self, stats_path: Path, rel: str) -> dict[str, Any] | None:
         try:
@@ -342,7 +340,7 @@ class _Scanner:
                 raise ValueError(f"over {MAX_STATS_BYTES} bytes")
             stats = json.loads(stats_path.read_bytes().decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            self.add("stats", f"{stats_path.name} is not readable UTF-8 JSON ({type(exc).__name__}: {exc})", rel)
+            self.add("stats", f"{stats_path.name} is not UTF-8 JSON ({type(exc).__name__}: {exc})", rel)
             return None
         if not isinstance(stats, dict):
             self.add("stats", f"{stats_path.name} is not a JSON object", rel)
@@ -432,7 +430,7 @@ class _Scanner:
         for error in errors[:MAX_PROBLEMS_PER_RECORD]:
             self.add("schema", _schema_error_text(error), rel, key)
         if len(errors) > MAX_PROBLEMS_PER_RECORD:
-            self.add("schema", f"... and more schema errors (first {MAX_PROBLEMS_PER_RECORD} shown)", rel, key)
+            self.add("schema", f"... more schema errors (first {MAX_PROBLEMS_PER_RECORD} shown)", rel, key)
         if errors:
             return None
         try:
@@ -448,8 +446,8 @@ class _Scanner:
             self.add("json", f"{key}.{RECORD_MEMBER} nests too deeply", rel, key)
             return
         if not canonical:
-            self.add("canonical", "floats are not in canonical form (load_dataset would return other values); "
-                                  "rewrite the record with TrajectoryRecord.to_json()", rel, key)
+            self.add("canonical", "floats are not in canonical form (load_dataset would return other "
+                                  "values); rewrite the record with TrajectoryRecord.to_json()", rel, key)
 
     def check_frames(self, rel: str, key: str, frames: list[bytes], record: TrajectoryRecord | None) -> None:
         infos = record.frames if record is not None else []
@@ -462,7 +460,7 @@ class _Scanner:
             if found <= MAX_PROBLEMS_PER_RECORD:
                 self.add("frames", message, rel, key)
         if found > MAX_PROBLEMS_PER_RECORD:
-            self.add("frames", f"... {found} bad frames in all (first {MAX_PROBLEMS_PER_RECORD} shown)", rel, key)
+            self.add("frames", f"... {found} bad frames (first {MAX_PROBLEMS_PER_RECORD} shown)", rel, key)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
