@@ -101,13 +101,17 @@ class SplitStats:
     trajectories: int = 0
     frames: int = 0
     video_durations: dict[str, float] = field(default_factory=dict)
-    questions: set[tuple[str, str, tuple[str, ...]]] = field(default_factory=set)
+    question_keys: set[tuple[str, str, tuple[str, ...]]] = field(default_factory=set)
 
     def add(self, record: TrajectoryRecord, n_frames: int) -> None:
         self.trajectories += 1
         self.frames += n_frames
         self.video_durations[record.video.id] = record.video.duration_s
-        self.questions.add(question_key(record))
+        self.question_keys.add(question_key(record))
+
+    @property
+    def questions(self) -> int:
+        return len(self.question_keys)
 
     @property
     def videos(self) -> int:
@@ -118,7 +122,7 @@ class SplitStats:
         return sum(self.video_durations.values()) / 3600
 
     def as_dict(self) -> dict[str, Any]:
-        return {"trajectories": self.trajectories, "questions": len(self.questions), "videos": self.videos,
+        return {"trajectories": self.trajectories, "questions": self.questions, "videos": self.videos,
                 "hours": self.hours, "frames": self.frames}
 
 
@@ -159,7 +163,7 @@ class DatasetStats:
 
     def add(self, split: str, record: TrajectoryRecord, n_frames: int) -> None:
         new_video = record.video.id not in self.total.video_durations
-        new_question = question_key(record) not in self.total.questions
+        new_question = question_key(record) not in self.total.question_keys
         self.splits.setdefault(split, SplitStats()).add(record, n_frames)
         self.total.add(record, n_frames)
         self._add_sample(record, n_frames)

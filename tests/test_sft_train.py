@@ -64,3 +64,29 @@ def test_qwen3_vl_trains(train_dataset, tmp_path):
                            num_workers=0))
     losses = _losses(result)
     assert result["global_step"] == 8 and sum(losses[-3:]) < sum(losses[:3]), losses
+
+
+def _cli():
+    import typer
+
+    from sft.cli import train_command
+
+    app = typer.Typer()
+    app.command()(train_command)
+    return app
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--data", "/no/such/dir", "--model", "tiny:qwen2_5_vl"], "no such dataset folder"),
+    (["--model", "tiny:llama"], "unknown"),
+    (["--model", "tiny:qwen2_5_vl", "--preset", "nope"], "unknown preset"),
+])
+def test_cli_bad_input_is_one_error_line(train_dataset, args, message):
+    from typer.testing import CliRunner
+
+    if "--data" not in args:
+        args = ["--data", str(train_dataset), *args]
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]

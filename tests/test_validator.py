@@ -286,6 +286,15 @@ def test_caption_zoom_call_in_grounded_record(bad: Path) -> None:
     assert_only(validate_path(bad), "semantics", rel, TARGET, "still calls the caption-space tool CaptionZoo")
 
 
+def test_tool_spec_that_is_not_a_schema(bad: Path) -> None:
+    def unresolvable(record: dict) -> None:
+        spec = next(t for t in record["tools"] if t["function"]["name"] == "SubtitleRetrieval")
+        spec["function"]["parameters"] = {"$ref": "https://example.invalid/schema.json"}  # never fetched
+
+    rel = edit_record(bad, TARGET, unresolvable)
+    assert_only(validate_path(bad), "semantics", rel, TARGET, "spec's parameters are not a valid")
+
+
 # -- record: bytes ----------------------------------------------------------------------------------------
 
 
@@ -466,6 +475,12 @@ def test_index_not_json(bad: Path) -> None:
     assert report.samples == TOTAL  # the shards found on disk are still checked
 
 
+def test_empty_folder_and_empty_index(tmp_path: Path) -> None:
+    assert [p.check for p in validate_path(tmp_path).problems] == ["index"]
+    (tmp_path / "index.json").write_text(json.dumps({"schema_version": "1.0", "splits": {}}))
+    assert "lists no shards" in validate_path(tmp_path).summary()
+
+
 def test_index_with_hostile_paths(bad: Path) -> None:
     index = json.loads((bad / "index.json").read_text())
     index["splits"]["train"][0]["path"] = "../../etc/passwd.tar"
@@ -509,6 +524,13 @@ def test_cli_good(cli: typer.Typer, good: Path) -> None:
     result = CliRunner().invoke(cli, [str(good)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("OK")
+
+
+def test_registered_in_root_app(good: Path) -> None:
+    root = pytest.importorskip("agent.cli")
+    result = CliRunner().invoke(root.app, ["validate", str(good), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["samples"] == TOTAL
 
 
 def test_cli_bad_json(cli: typer.Typer, bad: Path) -> None:

@@ -222,7 +222,9 @@ class _Scanner:
             if index is not None:
                 self.add("index", f"not listed in {INDEX_FILE} (a stale or foreign shard?)", rel)
             self.guarded(rel, None, lambda r=rel: self.scan_shard(tars[r], r, None, None))
-        if not tars and not listed and not has_index:
+        if index is not None and not _entries(index):
+            self.add("index", f"{INDEX_FILE} lists no shards")
+        if not tars and not has_index:
             self.add("index", f"no {INDEX_FILE} and no .tar shards under {folder}")
 
     def load_index(self, folder: Path) -> DatasetIndex | None:
