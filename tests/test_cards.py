@@ -214,7 +214,8 @@ def test_every_statistic_equals_a_recount(which, request):
 def test_card_text_reports_the_recount(carded):
     text, want = (carded / "README.md").read_text(), _recount(carded)
     s = want["per_split"]["train"]
-    assert f"| train | {s['trajectories']} | {s['questions']} | {s['videos']} | {s['hours']:.2f} | {s['frames']} |" in text
+    row = f"| train | {s['trajectories']} | {s['questions']} | {s['videos']} | {s['hours']:.2f} | {s['frames']} |"
+    assert row in text
     for reason, count in DROPPED.items():
         assert f"| {reason} | {count} |" in text
     for tool, count in want["per_tool"].items():

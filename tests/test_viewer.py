@@ -5,6 +5,7 @@ tool call and every frame with its timestamp, and the final answer against the g
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import re
@@ -82,12 +83,12 @@ def test_keys_select_in_order_and_late_fields_show(dataset):
 
 def test_wrong_answer_is_marked(dataset):
     _, all_samples = dataset
-    sample = all_samples[2]
-    gold = sample.record.answer
-    sample.record = sample.record.model_copy(update={"answer": "A" if gold != "A" else "B"})
+    given = all_samples[2].record.answer  # the fixture's Answer call gives the gold letter
+    record = all_samples[2].record.model_copy(update={"answer": "A" if given != "A" else "B"})
+    sample = dataclasses.replace(all_samples[2], record=record)
     page = render_samples([("train", sample)], "one")
     assert "✗ wrong" in page and "✓ correct" not in page
-    assert f"final answer {gold}" in page
+    assert f"final answer {given} · gold {record.answer}" in page
 
 
 def test_unknown_key_names_it(dataset):

@@ -170,7 +170,7 @@ def canonical_floats(value: Any) -> Any:
 def _json_feature_round_trip(x: float) -> float:
     if not math.isfinite(x):
         return x
-    from datasets.utils.json import ujson_dumps, ujson_loads
+    from pandas.io.json import ujson_dumps, ujson_loads  # what datasets.utils.json calls
 
     y = float(ujson_loads(ujson_dumps(x)))
     return y if float(ujson_loads(ujson_dumps(y))) == y else x

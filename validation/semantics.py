@@ -8,6 +8,8 @@ Each check returns human-readable problems; an empty list means the record is so
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -110,8 +112,7 @@ def _call_problems(mi: int, name: str, arguments: dict, specs: dict[str, dict]) 
         yield f"message {mi}: call to unknown tool {name!r} (declared: {', '.join(sorted(specs)) or 'none'})"
         return
     try:  # the spec comes from the record itself: it may be any JSON, not a usable schema
-        jsonschema.Draft202012Validator.check_schema(specs[name])
-        errors = jsonschema.Draft202012Validator(specs[name]).iter_errors(arguments)
+        errors = _validator(json.dumps(specs[name], sort_keys=True)).iter_errors(arguments)
         error = jsonschema.exceptions.best_match(errors)
     except Exception as exc:  # noqa: BLE001 - SchemaError, unresolvable $ref, bad regex, wrong types
         yield f"message {mi}: the {name} spec's parameters are not a valid JSON Schema ({type(exc).__name__})"
@@ -119,6 +120,14 @@ def _call_problems(mi: int, name: str, arguments: dict, specs: dict[str, dict]) 
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "arguments"
         yield f"message {mi}: {name} {where}: {error.message}"
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(spec_json: str) -> jsonschema.Draft202012Validator:
+    """One checked validator per distinct spec (every record of a dataset carries the same tools)."""
+    spec = json.loads(spec_json)
+    jsonschema.Draft202012Validator.check_schema(spec)
+    return jsonschema.Draft202012Validator(spec)
 
 
 def _time_problems(record: TrajectoryRecord) -> Iterator[str]:

@@ -30,9 +30,15 @@ def iter_tar_groups(stream: IO[bytes], shard: str) -> Iterator[tuple[str, dict[s
     members: dict[str, bytes] = {}
     seen: set[str] = set()
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|*")
+        tar = tarfile.open(fileobj=stream, mode="r|")  # plain tar only: no decompression bombs
         for info in tar:
-            name_key, ext = _checked_name(info, shard)
+            try:
+                name_key, ext = _checked_name(info, shard)
+            except ShardFormatError:
+                if key is not None:
+                    yield key, members  # the sample before a bad member is complete: hand it over
+                    key = None
+                raise
             if name_key != key:
                 if key is not None:
                     yield key, members
