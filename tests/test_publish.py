@@ -230,6 +230,16 @@ def test_upload_runs_through_huggingface_hub_to_http(copy, hub):
     assert lines[-1].startswith("verified") and not any(SECRET in line for line in lines)
 
 
+def test_big_sets_go_through_the_resumable_upload_then_delete_stale_files(copy, hub):
+    plan = plan_upload(copy, "org/name", tag="v1", large_bytes=1000)
+    execute_plan(HfApi(endpoint="https://hub.test", token=SECRET), plan, echo=lambda _: None)
+    upload, cleanup = hub.commits
+    assert sorted(c["value"]["path"] for c in upload if c["key"] == "file") == sorted(_expected_paths(copy))
+    assert sorted(c["value"]["path"] for c in cleanup if c["key"] == "deletedFile") == [
+        "assets/old.png", "data/train-000099.tar"]
+    assert hub.tags == {"v1": f"{2:040x}"}  # the tag covers the final state
+
+
 def test_cli_publish_takes_the_token_from_env_and_never_prints_it(copy, hub, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", SECRET)
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "https://hub.test")
