@@ -13,6 +13,7 @@ import typer
 from cards import cli as cards_cli
 from dataset_builder import build, examples
 from dataset_builder import cli as builder_cli
+from sft import cli as sft_cli
 from validation import cli as validation_cli
 
 app = typer.Typer(
@@ -37,6 +38,9 @@ app.command("frames", help="Write the frames grounding would use, as PNG named b
     builder_cli.frames_command
 )
 
+app.command("train", help="Fine-tune a VideoLLM on streamed shards with the TRL recipe (LoRA or full).")(
+    sft_cli.train_command
+)
 app.command("card", help="Write the dataset card (README.md) with statistics and plots.")(cards_cli.card_command)
 app.command("view", help="Write a self-contained HTML page showing trajectories with their frames.")(
     cards_cli.view_command

@@ -151,7 +151,10 @@ def probe(path: PathLike) -> VideoProbe:
     """
     p = _check_file(path)
     st = p.stat()
-    return _probe_cached(str(p), st.st_mtime_ns, st.st_size)
+    try:  # keyed by absolute path: the probe stays valid when the working directory changes
+        return _probe_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
+    except VideoError as e:
+        raise VideoError(path, e.reason) from None  # name the file as the caller did
 
 
 _probe_file = probe  # frames_at's ``probe`` argument shadows the function
