@@ -74,10 +74,33 @@ def _hub_index(repo: str, revision: str) -> DatasetIndex:
     return DatasetIndex.model_validate_json(Path(path).read_bytes())
 
 
-def open_url(url: str) -> IO[bytes]:
-    """Open a shard for streaming reads: local path, http(s)://, hf:// or any fsspec protocol."""
-    if "://" not in url:
+def open_url(url: str, timeout_s: float = 60.0) -> IO[bytes]:
+    """Open a shard for streaming reads: local path, http(s)://, hf:// or any other fsspec protocol."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if not scheme:
         return open(url, "rb")
+    if scheme in ("http", "https"):
+        return _open_http(url, timeout_s)
+    if scheme == "hf":
+        from huggingface_hub import HfFileSystem
+
+        return HfFileSystem().open(url, "rb")
     import fsspec
 
     return fsspec.open(url, "rb").open()
+
+
+def _open_http(url: str, timeout_s: float) -> IO[bytes]:
+    """A streaming HTTP GET; the Hub token is sent to huggingface.co only, and never logged."""
+    import urllib.parse
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "videothinker-traj"})
+    host = urllib.parse.urlparse(url).hostname or ""
+    if host == "huggingface.co" or host.endswith(".huggingface.co"):
+        from huggingface_hub import get_token
+
+        token = get_token()
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+    return urllib.request.urlopen(request, timeout=timeout_s)  # noqa: S310 - http(s) only, checked above
