@@ -24,14 +24,15 @@ Backends (``backend=`` of :func:`frames_at`)
     that over-report their frame count (dmlc/decord#373), so it never runs in the caller's process: a
     timed-out worker is killed. Its answer is used only when its frame count and duration agree with
     the PyAV probe.
-    ``"auto"`` (default): :data:`AUTO_PREFERENCE` decides. It is ``"pyav"``: on every access pattern
-    of ``benchmarks/bench_frames.py`` (N frames of the whole video, 8 frames in 10 s, 8 frames in
-    2 s; 360p and 720p, CFR and VFR) PyAV in-process served 1.0-1.9x the frames/s of decord in its
-    worker (the worker's pickled frames and decord's per-index seeks cost more than they save), and
-    it is exact on every file. With ``AUTO_PREFERENCE = "decord"``, auto uses decord only for
-    H.264/HEVC in MP4/MOV with an exact frame count (decord fails random access on VP9/WebM and
-    misreports the frame rate of VFR Matroska), and falls back to PyAV whenever decord fails, times
-    out or disagrees with the probe.
+    ``"auto"`` (default): :data:`AUTO_PREFERENCE` decides, and it is ``"pyav"``. Measured with
+    ``benchmarks/bench_frames.py`` (N frames of the whole video, 8 frames in 10 s, 8 frames in 2 s;
+    real clips and 360p/720p CFR/VFR H.264, on 2 shared cores), PyAV in-process was as fast as or
+    faster than decord in its worker in most cases (the worker pays for pickling frames back), and
+    never slower by more than the run-to-run noise. PyAV is also exact on every container, needs no
+    extra process and cannot hang the caller. With ``AUTO_PREFERENCE = "decord"``, auto uses decord
+    only for H.264/HEVC in MP4/MOV with an exact frame count (decord is known to fail random access
+    on VP9/WebM and reports the declared, not the real, frame rate of VFR Matroska), and falls back
+    to PyAV whenever decord fails, times out or disagrees with the probe.
 """
 
 from __future__ import annotations
@@ -177,7 +178,9 @@ def _open(path: str) -> av.container.InputContainer:
     try:
         return av.open(path)
     except av.FFmpegError as e:
-        raise VideoError(path, f"not a readable video container ({_ffmpeg_reason(e)}); pass a video file") from e
+        raise VideoError(
+            path, f"not a readable video container ({_ffmpeg_reason(e)}); pass a video file"
+        ) from e
 
 
 def _ffmpeg_reason(e: Exception) -> str:
@@ -200,7 +203,9 @@ def _probe_cached(path: str, mtime_ns: int, size: int) -> VideoProbe:
     with _open(path) as container:
         vs = _video_stream(container, path)
         if container.format.name.endswith("_pipe") or container.format.name == "image2":
-            raise VideoError(path, f"is a still image ({vs.codec_context.name}), not a video; pass a video file")
+            raise VideoError(
+                path, f"is a still image ({vs.codec_context.name}), not a video; pass a video file"
+            )
         first = _first_frame(container, vs, path)
         tb = float(vs.time_base)
         start = _frame_time(first, tb)
@@ -214,7 +219,9 @@ def _probe_cached(path: str, mtime_ns: int, size: int) -> VideoProbe:
         codec, fmt = vs.codec_context.name, container.format.name
         sar = vs.sample_aspect_ratio
     if not duration or duration <= 0 or not math.isfinite(duration):
-        raise VideoError(path, "video has zero or unknown duration; re-mux or re-encode it (e.g. with ffmpeg)")
+        raise VideoError(
+            path, "video has zero or unknown duration; re-mux or re-encode it (e.g. with ffmpeg)"
+        )
     dw, dh = _display_size(width, height, sar, rotation)
     return VideoProbe(
         path=path,
@@ -376,7 +383,7 @@ def _check_time(t: float) -> float:
 def choose_backend(info: VideoProbe, prefer: Literal["pyav", "decord"] | None = None) -> tuple[str, str]:
     """The backend ``"auto"`` tries first for this file (``prefer``: default AUTO_PREFERENCE), and why."""
     if (prefer or AUTO_PREFERENCE) == "pyav":
-        return "pyav", "PyAV in-process: exact on every file, faster than decord in a worker"
+        return "pyav", "PyAV in-process: exact on every file, no worker process to pay for"
     if "mp4" not in info.container and "mov" not in info.container:
         return "pyav", f"container {info.container!r}: decord is only trusted with MP4/MOV"
     if info.codec not in _DECORD_CODECS:
@@ -402,7 +409,9 @@ def _serve(
     return _pyav_frames(info, wanted, max_pixels)
 
 
-def _finish_image(image: Image.Image, info: VideoProbe, max_pixels: int | None, rotated: bool = False) -> Image.Image:
+def _finish_image(
+    image: Image.Image, info: VideoProbe, max_pixels: int | None, rotated: bool = False
+) -> Image.Image:
     """Rotate to display orientation (unless ``rotated``), square the pixels, apply the pixel budget.
 
     An image already scaled to the budget (by the decord worker) is left at its size.
@@ -425,7 +434,7 @@ def _pyav_frames(
     images: dict[int, Image.Image] = {}
     with _open(info.path) as container:
         vs = _video_stream(container, info.path)
-        vs.thread_type = "SLICE"  # frame threading delays output after every seek: slower here
+        vs.thread_type = "AUTO"  # frame threads: faster on real footage (benchmarks/bench_frames.py)
         cursor = _Cursor(container, vs, info.start_time_s)
         for t in wanted:
             frame = cursor.frame_at(info.start_time_s + t)
@@ -441,7 +450,9 @@ def _pyav_frames(
 class _Cursor:
     """Decodes forward through increasing times; seeks only when a keyframe lies ahead of the decoder."""
 
-    def __init__(self, container: av.container.InputContainer, vs: av.video.stream.VideoStream, start_s: float) -> None:
+    def __init__(
+        self, container: av.container.InputContainer, vs: av.video.stream.VideoStream, start_s: float
+    ) -> None:
         self.container, self.vs = container, vs
         self.tb = float(vs.time_base)
         self.start = start_s
@@ -541,7 +552,9 @@ def _decord_frames(
     return out
 
 
-def _finish_decord(image: Image.Image, info: VideoProbe, scaled_to: int | None, max_pixels: int | None) -> Image.Image:
+def _finish_decord(
+    image: Image.Image, info: VideoProbe, scaled_to: int | None, max_pixels: int | None
+) -> Image.Image:
     """decord applies the display rotation itself (checked where the shape tells), then finish as usual."""
     coded = budget_size(info.width, info.height, scaled_to)
     turned = coded[::-1]
@@ -567,7 +580,9 @@ class _Worker:
             raise _DecordFailed(answer["error"])
         return answer["ok"]
 
-    def _exchange(self, proc: subprocess.Popen[bytes], request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _exchange(
+        self, proc: subprocess.Popen[bytes], request: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
         box: list[Any] = []
         try:
             pickle.dump(request, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
@@ -723,17 +738,23 @@ def crop(image: Image.Image, box: Sequence[float]) -> Image.Image:
         raise ValueError(f"crop box must hold 4 numbers, got {list(box)!r}") from e
     w, h = image.size
     if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-        raise ValueError(f"crop box {[x0, y0, x1, y1]} is not inside the {w}x{h} image with x0 < x1 and y0 < y1")
+        raise ValueError(
+            f"crop box {[x0, y0, x1, y1]} is not inside the {w}x{h} image with x0 < x1 and y0 < y1"
+        )
     return image.crop((x0, y0, x1, y1))
 
 
-def resize_to_budget(image: Image.Image, max_pixels: int | None, min_pixels: int | None = None) -> Image.Image:
+def resize_to_budget(
+    image: Image.Image, max_pixels: int | None, min_pixels: int | None = None
+) -> Image.Image:
     """Scale ``image`` (aspect kept) so width*height <= ``max_pixels`` and, if given, >= ``min_pixels``."""
     size = budget_size(image.width, image.height, max_pixels, min_pixels)
     return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
 
 
-def budget_size(width: int, height: int, max_pixels: int | None, min_pixels: int | None = None) -> tuple[int, int]:
+def budget_size(
+    width: int, height: int, max_pixels: int | None, min_pixels: int | None = None
+) -> tuple[int, int]:
     """The size :func:`resize_to_budget` gives a ``width`` x ``height`` image."""
     if max_pixels is not None and max_pixels < 1:
         raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
@@ -752,7 +773,9 @@ def budget_size(width: int, height: int, max_pixels: int | None, min_pixels: int
     return width, height
 
 
-def encode_image(image: Image.Image, format: Literal["jpeg", "webp", "png"] = "jpeg", quality: int = 90) -> bytes:
+def encode_image(
+    image: Image.Image, format: Literal["jpeg", "webp", "png"] = "jpeg", quality: int = 90
+) -> bytes:
     """Encode ``image`` as JPEG or WebP (lossy, ``quality`` 1-100) or PNG (lossless) bytes."""
     fmt = format.lower()
     if fmt == "jpg":
