@@ -55,8 +55,8 @@ def direct_prompt(question: str, options: list[str] | tuple[str, ...]) -> str:
     return DIRECT_PROMPT.format(letters=letters(len(options)), question=question, options=format_options(options))
 
 
-def extract_answer(text: str | None, options: list[str] | tuple[str, ...], tool_calls: list[dict[str, Any]] | None = None,
-                   lenient: bool = True) -> AnswerMatch | None:
+def extract_answer(text: str | None, options: list[str] | tuple[str, ...],
+                   tool_calls: list[dict[str, Any]] | None = None, lenient: bool = True) -> AnswerMatch | None:
     """The answer letter of a final reply, or None; see the module docstring for the rules."""
     text = text or ""
     n = len(options)

@@ -283,7 +283,8 @@ def _lvb_item(r: dict[str, Any], where: str) -> EvalItem:
     options = _options(raw, where)
     group = r.get("duration_group")
     return EvalItem(id=str(r["id"]), video=str(r["video_path"]), question=str(r["question"]).strip(), options=options,
-                    answer_letter=_letter(r.get("correct_choice"), options, where), duration_s=_float(r.get("duration")),
+                    answer_letter=_letter(r.get("correct_choice"), options, where),
+                    duration_s=_float(r.get("duration")),
                     task_type=str(r.get("question_category", "")), duration_group="" if group is None else str(group),
                     benchmark="longvideobench", subtitles=r.get("subtitle_path") or None,
                     subtitle_offset_s=_float(r.get("starting_timestamp_for_subtitles")) or 0.0)

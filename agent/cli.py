@@ -10,6 +10,7 @@ import logging
 
 import typer
 
+from agent import commands as agent_commands
 from cards import cli as cards_cli
 from dataset_builder import build, examples
 from dataset_builder import cli as builder_cli
@@ -40,6 +41,12 @@ app.command("frames", help="Write the frames grounding would use, as PNG named b
 
 app.command("train", help="Fine-tune a VideoLLM on streamed shards with the TRL recipe (LoRA or full).")(
     sft_cli.train_command
+)
+app.command("agent", help="Answer one question about one video with the agent; print the trajectory.")(
+    agent_commands.agent_command
+)
+app.command("eval", help="Run a long-video benchmark (MLVU, LVBench, Video-MME, LongVideoBench).")(
+    agent_commands.eval_command
 )
 app.command("card", help="Write the dataset card (README.md) with statistics and plots.")(cards_cli.card_command)
 app.command("view", help="Write a self-contained HTML page showing trajectories with their frames.")(

@@ -18,12 +18,13 @@ from typer import Option
 from agent.benchmarks import BENCHMARKS, BenchmarkError, read_benchmark
 from agent.loop import Limits, Trajectory
 from agent.models import AgentModel, ModelError, load_model
-from agent.policy import MODES, AgentConfig, PolicyError
+from agent.policy import AgentConfig, PolicyError
 from agent.retrieval import DEFAULT_ENCODER, TINY_ENCODER
 from agent.video_tools import ToolSettings
 
 log = logging.getLogger(__name__)
 _INPUT_ERRORS = (BenchmarkError, ModelError, PolicyError)
+MODEL_HELP = "Model folder, Hub id, tiny:FAMILY, or the served model's name with --base-url."
 
 
 def _fail(message: str) -> None:
@@ -61,7 +62,7 @@ def _model(model: str, base_url: str | None, device: str | None, max_pixels: int
 
 
 def agent_command(
-    model: str = Option(..., "--model", help="Model folder, Hub id, tiny:FAMILY, or a served model name with --base-url."),
+    model: str = Option(..., "--model", help=MODEL_HELP),
     video: Path = Option(..., "--video", help="The video file."),
     question: str = Option(..., "--question", help="The question."),
     options: list[str] = Option(..., "--options", help="An answer option; repeat for each (A, B, C, ... in order)."),
@@ -84,14 +85,17 @@ def agent_command(
     as_json: bool = Option(False, "--json", help="Print the trajectory as one JSON object."),
 ) -> None:
     """Answer one multiple-choice question about one video; print the trajectory and the answer."""
+    from agent.benchmarks import strip_option
     from agent.policy import answer_question
     from agent.video_tools import Encoders, open_video
     from dataset_builder.video import VideoError
+    from sft.budget import OverBudget
 
     if not video.is_file():
         _fail(f"{video}: video file does not exist")
     if len(options) < 2:
         _fail(f"give at least two --options (got {len(options)})")
+    options = [strip_option(o) for o in options]
     try:
         config = _config(frames, max_steps, max_frames, gamma, short_video_s, top_k, max_new_tokens, mode)
         settings = _settings(model, zoom_frames, max_pixels, clip_encoder, subtitles, asr, cache_dir)
@@ -99,7 +103,7 @@ def agent_command(
         summarizer = _summarizer(agent_model)
         tools = open_video(video, summarizer=summarizer, settings=settings, encoders=Encoders())
         traj = answer_question(agent_model, tools, question, list(options), mode, config)
-    except (*_INPUT_ERRORS, VideoError) as exc:
+    except (*_INPUT_ERRORS, VideoError, OverBudget) as exc:
         _fail(str(exc))
     _print_trajectory(traj, list(options), as_json)
 
@@ -128,12 +132,12 @@ def _turn_line(turn: dict[str, Any]) -> str:
         if "frames" in turn:
             times = ", ".join(f"{t:.1f}" for t in turn["frames"]["timestamps"])
             return f"[tool {turn['name']}] {len(turn['frames']['timestamps'])} frame(s) at {times} s"
-        return f"[tool {turn['name']}] {turn['text']}"
-    return f"[{turn['role']}] {turn['text'].strip()}"
+        return f"[tool {turn['name']}] {' '.join(turn['text'].split())}"
+    return f"[{turn['role']}] {' '.join(turn['text'].split())}"
 
 
 def eval_command(
-    model: str = Option(..., "--model", help="Model folder, Hub id, tiny:FAMILY, or a served model name with --base-url."),
+    model: str = Option(..., "--model", help=MODEL_HELP),
     bench: str = Option(..., "--bench", help="mlvu | lvbench | videomme | longvideobench."),
     annotations: Path = Option(..., "--annotations", help="The benchmark's annotation file (MLVU: also a folder)."),
     videos: Path = Option(..., "--videos", help="Folder with the benchmark's videos (searched recursively)."),
@@ -176,7 +180,10 @@ def eval_command(
         _fail(str(exc))
     run = EvalRun(bench=bench, videos=videos, out=out, mode=mode, config=config, tools=settings, limit=limit,
                   subtitle_dirs=_subtitle_dirs(annotations, videos, subtitles_dir), progress=progress)
-    summary = run_eval(agent_model, items, run)
+    try:
+        summary = run_eval(agent_model, items, run)
+    except OSError as exc:  # e.g. an unwritable --out
+        _fail(f"{exc.filename or out}: {exc.strerror or exc}")
     typer.echo(_summary_line(summary))
     typer.echo(f"results: {out}; summary: {run.summary_path}")
 

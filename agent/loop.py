@@ -165,7 +165,8 @@ def _turn(gen: Generation, step: int, forced: bool, tools: AgentTools, conv: Con
     answer = _answer_call(parsed.calls, options)
     if answer is not None:
         traj.tool_calls += 1
-        traj.set_answer(extract_answer(gen.text, options, gen.tool_calls), "forced" if forced else "answered")
+        match = extract_answer(gen.text, options, gen.tool_calls) or AnswerMatch(answer, None, None, "tool_call")
+        traj.set_answer(match, "forced" if forced else "answered")
         return True
     if forced or (not parsed.calls and not parsed.errors):  # a reply without a tool call is the final answer
         traj.set_answer(extract_answer(gen.text, options, gen.tool_calls), "forced" if forced else "answered")
@@ -231,7 +232,8 @@ def _execute(call: ParsedCall, tools: AgentTools, conv: Conversation, options: l
     if call.name not in TOOL_NAMES:
         raise ToolArgumentError(f"unknown tool {call.name!r}; available: {', '.join(TOOL_NAMES)}")
     if call.name == ANSWER.name:
-        raise ToolArgumentError(f"Answer: give one of the letters {', '.join(chr(65 + i) for i in range(len(options)))}")
+        valid = ", ".join(chr(65 + i) for i in range(len(options)))
+        raise ToolArgumentError(f"Answer: give one of the letters {valid}")
     tool = get_tool(call.name)
     args = tool.validate(call.arguments)
     if tool.returns == "frames":

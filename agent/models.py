@@ -306,12 +306,15 @@ def load_model(spec: str, *, base_url: str | None = None, api_key_env: str = "OP
         return ScriptedModel.from_file(Path(spec[len("scripted:"):]))
     if base_url:
         return OpenAIAgentModel(spec, base_url, api_key_env=api_key_env)
+    if spec.startswith(("/", "./", "../", "~")) and not Path(spec).expanduser().is_dir():
+        raise ModelError(f"model folder {spec} does not exist")
     try:
         return TransformersAgentModel(spec, device=device, dtype=dtype, max_pixels=max_pixels,
                                       max_frames=max_frames).load()
     except (OSError, ValueError) as exc:
         message = " ".join(str(exc).split())[:300]
-        raise ModelError(f"cannot load model {spec!r}: {message}") from exc
+        raise ModelError(f"cannot load model {spec!r}: {message} (give a model folder, a Hub id in the local cache "
+                         "or reachable online, tiny:qwen2_5_vl, or a served model with --base-url)") from exc
 
 
 class ModelSummarizer:

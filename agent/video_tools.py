@@ -61,7 +61,8 @@ class AgentTools(VideoSpaceTools):
     def clip_index(self) -> ClipIndex:
         if self._clips is None:
             s = self.settings
-            self._clips = build_clip_index(Path(self.index.path), self.index.duration_s, self.encoders.get(s.clip_encoder),
+            encoder = self.encoders.get(s.clip_encoder)
+            self._clips = build_clip_index(Path(self.index.path), self.index.duration_s, encoder,
                                            clip_seconds=s.clip_seconds, frames_per_clip=s.frames_per_clip,
                                            cache_dir=s.cache_dir)
         return self._clips
