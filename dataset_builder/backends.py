@@ -79,11 +79,29 @@ class OpenAIBackend:
                 seed=seed, max_tokens=max_tokens)
         except openai.OpenAIError as exc:
             raise BackendError(f"{self.name}: {type(exc).__name__}: {str(exc)[:200]}") from exc
-        message = response.choices[0].message
-        calls = [{"function": {"name": c.function.name, "arguments": c.function.arguments}}
-                 for c in message.tool_calls or []]
-        return ChatReply(content=message.content or "", tool_calls=calls,
-                         reasoning=getattr(message, "reasoning_content", None))
+        except ValueError as exc:  # a 200 whose body is not JSON (truncated by a proxy, cut connection)
+            raise BackendError(f"{self.name}: unreadable response body ({type(exc).__name__}: {exc})") from exc
+        try:  # the client does not validate responses: a server may send anything in a 200
+            message = response.choices[0].message
+            calls = [{"function": {"name": getattr(c.function, "name", None),
+                                   "arguments": getattr(c.function, "arguments", None)}}
+                     for c in message.tool_calls or []]
+            reasoning = getattr(message, "reasoning_content", None)
+            return ChatReply(content=_text_content(message.content), tool_calls=calls,
+                             reasoning=reasoning if isinstance(reasoning, str) else None)
+        except (AttributeError, IndexError, KeyError, TypeError) as exc:
+            raise BackendError(f"{self.name}: malformed chat completion ({type(exc).__name__}: {exc})") from exc
+
+
+def _text_content(content: Any) -> str:
+    """``message.content`` as text: a string, or the text parts of a list of content parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return str(content)
 
 
 def _with_image_urls(messages: list[dict[str, Any]], images: list[bytes]) -> list[dict[str, Any]]:

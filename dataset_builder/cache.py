@@ -8,13 +8,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import zstandard
+
+
+# Test-only fault injection for the crash-safety suite (tests/test_reliability_crash.py), off by default:
+# VIDEOTHINKER_KILL_AT="EVENT:N" makes the process SIGKILL itself right after the N-th EVENT, where EVENT is
+# cache_put (a cache row committed), shard_member (a tar member written to a temporary shard),
+# shard_renamed (a finished shard moved to its final name) or before_index (all shards final, index.json
+# not yet saved).
+_KILL_AT = os.environ.get("VIDEOTHINKER_KILL_AT", "")
+_events: Counter = Counter()
+
+
+def crash_point(event: str) -> None:
+    if not _KILL_AT:
+        return
+    _events[event] += 1
+    name, _, n = _KILL_AT.partition(":")
+    if name == event and _events[event] == int(n):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def content_key(*parts: Any) -> str:
@@ -57,6 +78,7 @@ class Cache:
     def put(self, key: str, value: Any) -> None:
         blob = zstandard.ZstdCompressor(level=3).compress(json.dumps(value, ensure_ascii=False).encode())
         self._conn().execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, blob))
+        crash_point("cache_put")
 
     def get_or_compute(self, key: str, compute: Callable[[], Any]) -> Any:
         value = self.get(key)

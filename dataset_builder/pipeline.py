@@ -179,7 +179,13 @@ def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
     episodes = EpisodeStep(rt)
     for q in job.questions:
         result.stats["questions"] += 1
-        for episode, kept_because in episodes.run(q, index, result.stats):
+        try:  # a file that probes fine can still fail to decode where a tool looks (corrupt or truncated)
+            kept = episodes.run(q, index, result.stats)
+        except video.VideoError as exc:
+            log.warning("question %s: video failed during episodes: %s", q.id, exc)
+            result.stats["dropped:video_error"] += rt.config.samples_per_question
+            continue
+        for episode, kept_because in kept:
             try:
                 sample = ground(q, episode, kept_because, index, rt.services, initial_frames=rt.config.initial_frames,
                                 max_frames=rt.config.max_frames, provenance=rt.provenance(),
@@ -187,6 +193,10 @@ def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
                                 license=rt.config.license)
             except GroundingError as exc:
                 result.stats[f"dropped:{exc}"] += 1
+                continue
+            except video.VideoError as exc:
+                log.warning("question %s: video failed during grounding: %s", q.id, exc)
+                result.stats["dropped:video_error"] += 1
                 continue
             result.samples.append(sample)
     return result

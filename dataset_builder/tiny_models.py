@@ -19,7 +19,7 @@ from typing import Any
 TINY_PREFIX = "tiny:"
 BUILDER_VERSION = "1"
 SEED = 1234
-VISION_FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+VISION_FAMILIES = ("qwen2_5_vl", "qwen3_vl", "smolvlm2", "llava_onevision")
 TEXT_FAMILIES = ("qwen2", "qwen3")
 FAMILIES = VISION_FAMILIES + TEXT_FAMILIES
 
@@ -27,6 +27,12 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start
                   "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
 # Added but not special, as in the real Qwen tokenizers: decode keeps them.
 ADDED_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
+# SmolVLM2 (SmolLM2 vocabulary + Idefics3 image tokens): turns end with <end_of_utterance>; no tool tokens.
+SMOLVLM_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<fake_token_around_image>", "<image>",
+                          "<end_of_utterance>", "<global-img>",
+                          *(f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7))]
+# LLaVA-OneVision on a Qwen2 backbone: ChatML turns plus <image> and <video>; no tool tokens (Qwen2, not 2.5).
+LLAVA_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
 
 _CORPUS = [
     "You are a video agent. Use tools to look at the video, then call Answer with the option letter.",
@@ -96,30 +102,53 @@ def _env_hash() -> str:
 
 
 def build_tokenizer(family: str) -> Any:
-    """A byte-level BPE (vocab ~1k) with the Qwen special tokens, as a ``PreTrainedTokenizerFast``."""
+    """A byte-level BPE (vocab ~1k) with the family's special tokens, as a ``PreTrainedTokenizerFast``."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    special, added, names = SPECIAL_TOKENS, ADDED_TOKENS, {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+    if family == "smolvlm2":
+        special, added = SMOLVLM_SPECIAL_TOKENS, []
+        names = {"bos_token": "<|im_start|>", "eos_token": "<end_of_utterance>", "pad_token": "<|im_end|>"}
+    elif family == "llava_onevision":
+        special, added = LLAVA_SPECIAL_TOKENS, []
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=SPECIAL_TOKENS, show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=special, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   unk_token=None, model_max_length=32768)
-    fast.add_tokens(ADDED_TOKENS)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token=None, model_max_length=32768, **names)
+    if added:
+        fast.add_tokens(added)
     fast.chat_template = _training_template(family)
     return fast
 
 
 def _training_template(family: str) -> str:
-    """A tool-capable chat template from trl's shipped templates (the SFT renderer uses its own)."""
+    """The family's stock-like chat template (the SFT renderer uses its own tool-capable one)."""
+    if family == "smolvlm2":
+        from transformers.models.smolvlm.processing_smolvlm import DEFAULT_CHAT_TEMPLATE
+
+        return DEFAULT_CHAT_TEMPLATE
+    if family == "llava_onevision":
+        return _LLAVA_TEMPLATE
     import trl
 
     name = "qwen3_vl_training.jinja" if family in VISION_FAMILIES else "qwen3_training.jinja"
     path = Path(trl.__file__).parent / "chat_templates" / name
     return path.read_text() if path.exists() else ""
+
+
+# The llava-hf LLaVA-OneVision template (images, then videos, then text per turn; no tools).
+_LLAVA_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + ' '}}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\\n' + content['text'] }}"
+    "{% endfor %}{{'<|im_end|>\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% endif %}"
+)
 
 
 def _token_ids(tokenizer: Any) -> dict[str, int]:
@@ -189,6 +218,68 @@ def _build_qwen3_vl(tokenizer: Any, out_dir: Path) -> None:
     _save(Qwen3VLForConditionalGeneration(config), processor, out_dir)
 
 
+SMOLVLM_TILE = 64  # frame side: (64 / 16)^2 patches, pixel-shuffled by 2 -> 4 vision tokens per frame
+LLAVA_TILE = 56  # frame side: (56 / 14)^2 = 16 vision tokens per image tile, 2x2-pooled to 4 per video frame
+
+
+def _build_smolvlm2(tokenizer: Any, out_dir: Path) -> None:
+    from transformers import (
+        SmolVLMConfig,
+        SmolVLMForConditionalGeneration,
+        SmolVLMImageProcessor,
+        SmolVLMProcessor,
+        SmolVLMVideoProcessor,
+    )
+
+    from sft.compat import ensure_num2words
+
+    ensure_num2words()
+    ids = tokenizer.convert_tokens_to_ids
+    text = _text_kwargs(tokenizer) | {"model_type": "llama", "head_dim": 16, "rope_theta": 10000.0,
+                                      "bos_token_id": ids("<|im_start|>"), "eos_token_id": ids("<end_of_utterance>"),
+                                      "pad_token_id": tokenizer.pad_token_id}
+    vision = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+              "image_size": SMOLVLM_TILE, "patch_size": 16}
+    config = SmolVLMConfig(text_config=text, vision_config=vision, scale_factor=2, image_token_id=ids("<image>"),
+                           pad_token_id=tokenizer.pad_token_id)
+    tile = {"longest_edge": SMOLVLM_TILE}
+    sampling = {"fps": 1, "max_frames": 64, "video_size": {"longest_edge": SMOLVLM_TILE}}
+    processor = SmolVLMProcessor(
+        image_processor=SmolVLMImageProcessor(size={"longest_edge": 4 * SMOLVLM_TILE}, max_image_size=tile,
+                                              do_image_splitting=True),
+        video_processor=SmolVLMVideoProcessor(size=tile, max_image_size=tile, video_sampling=sampling),
+        tokenizer=tokenizer, image_seq_len=(SMOLVLM_TILE // 16) ** 2 // 4, chat_template=tokenizer.chat_template)
+    _save(SmolVLMForConditionalGeneration(config), processor, out_dir)
+
+
+def _build_llava_onevision(tokenizer: Any, out_dir: Path) -> None:
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+    )
+
+    ids = tokenizer.convert_tokens_to_ids
+    text = _text_kwargs(tokenizer) | {"model_type": "qwen2", "rope_theta": 10000.0}
+    vision = {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
+              "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": LLAVA_TILE, "patch_size": 14,
+              "vision_use_head": False}
+    pinpoints = [[LLAVA_TILE * h, LLAVA_TILE * w] for h in (1, 2, 3) for w in (1, 2, 3)]
+    config = LlavaOnevisionConfig(text_config=text, vision_config=vision, image_token_index=ids("<image>"),
+                                  video_token_index=ids("<video>"), image_grid_pinpoints=pinpoints,
+                                  vision_feature_select_strategy="full", vision_feature_layer=-1,
+                                  vision_aspect_ratio="anyres_max_9")
+    size = {"height": LLAVA_TILE, "width": LLAVA_TILE}
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=pinpoints),
+        video_processor=LlavaOnevisionVideoProcessor(size=size),
+        tokenizer=tokenizer, num_image_tokens=(LLAVA_TILE // 14) ** 2, vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9", chat_template=tokenizer.chat_template)
+    _save(LlavaOnevisionForConditionalGeneration(config), processor, out_dir)
+
+
 def _build_text(family: str) -> Callable[[Any, Path], None]:
     def build(tokenizer: Any, out_dir: Path) -> None:
         from transformers import AutoModelForCausalLM, Qwen2Config, Qwen3Config
@@ -213,6 +304,8 @@ def processor_tokenizer(processor: Any) -> Any:
 _BUILDERS: dict[str, Callable[[Any, Path], None]] = {
     "qwen2_5_vl": _build_qwen2_5_vl,
     "qwen3_vl": _build_qwen3_vl,
+    "smolvlm2": _build_smolvlm2,
+    "llava_onevision": _build_llava_onevision,
     "qwen2": _build_text("qwen2"),
     "qwen3": _build_text("qwen3"),
 }

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dataset_builder.cache import crash_point
 from validation.record import TrajectoryRecord
 from validation.semantics import record_problems
 from validation.shards import (
@@ -131,6 +132,7 @@ class ShardWriter:
         shard.tar.close()
         shard.file.close()
         shard.tmp_path.replace(shard.path)
+        crash_point("shard_renamed")
         rel = shard.path.relative_to(self.out_dir).as_posix()
         entry = ShardEntry(path=rel, samples=shard.samples, frames=shard.frames,
                            bytes=shard.file.size, sha256=shard.file.sha256.hexdigest())
@@ -141,9 +143,23 @@ class ShardWriter:
     def close(self) -> DatasetIndex:
         for split in list(self._open):
             self._finish(split)
+        crash_point("before_index")
         self.index.save(self.out_dir)
         write_minimal_readme(self.out_dir, sorted(self.index.splits))
+        self._remove_stale()
         return self.index
+
+    def _remove_stale(self) -> None:
+        """Shards an earlier build left in this folder beyond the ones just written (it rolled more shards)
+        would be read by the README's ``data/{split}-*.tar`` glob: remove them, their markers and temp files."""
+        keep = {e.path for entries in self.index.splits.values() for e in entries}
+        data = self.out_dir / "data"
+        for split in self.index.splits:
+            for path in [*data.glob(f"{split}-*.tar"), *data.glob(f".{split}-*.tar.tmp")]:
+                rel = path.relative_to(self.out_dir).as_posix()
+                if rel not in keep:
+                    path.unlink(missing_ok=True)
+                    (self.out_dir / stats_name(rel)).unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop unfinished shards: a temp file is never visible under a final name."""
@@ -161,3 +177,4 @@ def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info.mtime = 0
     info.uname = info.gname = ""
     tar.addfile(info, io.BytesIO(data))
+    crash_point("shard_member")
