@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sft.budget import fit_size  # Qwen's smart_resize: one definition, shared with the collator
 from validation.record import ANSWER_TOOL, TrajectoryRecord
 from validation.shards import DatasetIndex
 
@@ -42,25 +43,9 @@ QWEN_MAX_PIXELS = 16384 * QWEN_PATCH * QWEN_PATCH
 CHARS_PER_TOKEN = 4
 
 
-def smart_resize(height: int, width: int, factor: int = QWEN_PATCH, min_pixels: int = QWEN_MIN_PIXELS,
-                 max_pixels: int = QWEN_MAX_PIXELS) -> tuple[int, int]:
-    """Qwen2.5-VL's resize: sides multiples of ``factor``, area within ``[min_pixels, max_pixels]``."""
-    h = max(factor, round(height / factor) * factor)
-    w = max(factor, round(width / factor) * factor)
-    if h * w > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h = max(factor, math.floor(height / beta / factor) * factor)
-        w = max(factor, math.floor(width / beta / factor) * factor)
-    elif h * w < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h = math.ceil(height * beta / factor) * factor
-        w = math.ceil(width * beta / factor) * factor
-    return h, w
-
-
 def vision_tokens(width: int, height: int) -> int:
     """Qwen2.5-VL LLM tokens for one frame shown as an image."""
-    h, w = smart_resize(height, width)
+    h, w = fit_size(height, width, QWEN_PATCH, QWEN_MIN_PIXELS, QWEN_MAX_PIXELS)
     return h * w // (QWEN_PATCH * QWEN_PATCH)
 
 
