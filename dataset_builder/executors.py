@@ -45,6 +45,22 @@ class Services:
 
 def caption_interval(services: Services, index: VideoIndex, start: float, end: float, n: int) -> str:
     frames = video.sample_uniform(Path(index.path), start, end, n, max_pixels=services.max_pixels)
+    return caption_frames(services, frames, start, end)
+
+
+def caption_clips(services: Services, index: VideoIndex, n: int, batch: int = 32) -> list[str]:
+    """Captions of every clip; frames are decoded in one pass per batch of clips (bounded memory)."""
+    captions: list[str] = []
+    for first in range(0, len(index.clips), batch):
+        clips = index.clips[first:first + batch]
+        times = [video.uniform_timestamps(a, b, n) for a, b in clips]
+        frames = video.frames_at(Path(index.path), [t for ts in times for t in ts], max_pixels=services.max_pixels)
+        for k, (a, b) in enumerate(clips):
+            captions.append(caption_frames(services, frames[k * n:(k + 1) * n], a, b))
+    return captions
+
+
+def caption_frames(services: Services, frames: list[video.Frame], start: float, end: float) -> str:
     images = [video.encode_image(f.image) for f in frames]
     prompt = CAPTION_PROMPT.format(start=start, end=end)
     reply = services.captioner.chat([{"role": "user", "content": prompt}], images=images,

@@ -28,7 +28,7 @@ from dataset_builder.cache import Cache, content_key
 from dataset_builder.config import BuildConfig, ModelConfig
 from dataset_builder.embedder import TextEmbedder
 from dataset_builder.episodes import TEACHER_SYSTEM, Episode, filter_episodes, run_episode
-from dataset_builder.executors import CAPTION_PROMPT, CaptionSpaceTools, Services, caption_interval
+from dataset_builder.executors import CAPTION_PROMPT, CaptionSpaceTools, Services, caption_clips, caption_interval
 from dataset_builder.grounding import GroundingError, ground
 from dataset_builder.inputs import VideoJob
 from dataset_builder.questions import Question
@@ -122,7 +122,7 @@ class IndexStep:
 
             index.subtitles, index.subtitle_source = transcribe(job.path, cfg.asr), "asr"
         index.global_caption = caption_interval(services, index, 0.0, info.duration_s, cfg.global_caption_frames)
-        index.clip_captions = [caption_interval(services, index, a, b, cfg.caption_frames) for a, b in index.clips]
+        index.clip_captions = caption_clips(services, index, cfg.caption_frames)
         return index
 
 
