@@ -11,6 +11,7 @@ import logging
 import typer
 
 from agent import commands as agent_commands
+from agent import doctor
 from cards import cli as cards_cli
 from dataset_builder import build, examples
 from dataset_builder import cli as builder_cli
@@ -53,6 +54,9 @@ app.command("view", help="Write a self-contained HTML page showing trajectories 
     cards_cli.view_command
 )
 app.command("publish", help="Upload a validated dataset folder to the Hugging Face Hub.")(cards_cli.publish_command)
+app.command("doctor", help="Check the environment: Python, torch/CUDA, decoders, FFmpeg, disk, Hub, endpoints.")(
+    doctor.doctor_command
+)
 
 
 @app.callback()

@@ -9,6 +9,7 @@ The captioner, the teacher, the summarizer and the agent all go through this pro
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import threading
@@ -72,7 +73,7 @@ class OpenAIBackend:
     def chat(self, messages, *, tools=None, images=None, temperature=0.0, seed=0, max_tokens=512) -> ChatReply:
         import openai
 
-        payload = _with_image_urls(messages, images or [])
+        payload = _with_image_urls(_wire_messages(messages), images or [])
         try:
             response = self.client.chat.completions.create(
                 model=self.model, messages=payload, tools=tools or openai.NOT_GIVEN, temperature=temperature,
@@ -91,6 +92,25 @@ class OpenAIBackend:
                              reasoning=reasoning if isinstance(reasoning, str) else None)
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
             raise BackendError(f"{self.name}: malformed chat completion ({type(exc).__name__}: {exc})") from exc
+
+
+def _wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Episode messages in the strict OpenAI wire format: ``function.arguments`` a JSON string, no empty
+    ``tool_calls`` list, and the teacher's parsed reasoning under ``reasoning_content`` (what vLLM/SGLang use)."""
+    out = []
+    for m in messages:
+        m = {k: v for k, v in m.items() if v is not None}
+        reasoning = m.pop("reasoning", None)
+        if reasoning and m.get("role") == "assistant":
+            m["reasoning_content"] = reasoning
+        calls = m.pop("tool_calls", None)
+        if calls:
+            m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": c["function"]["arguments"]
+                                                  if isinstance(c["function"].get("arguments"), str)
+                                                  else json.dumps(c["function"].get("arguments") or {})}}
+                               for c in calls]
+        out.append(m)
+    return out
 
 
 def _text_content(content: Any) -> str:

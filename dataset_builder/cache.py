@@ -19,7 +19,6 @@ from typing import Any
 
 import zstandard
 
-
 # Test-only fault injection for the crash-safety suite (tests/test_reliability_crash.py), off by default:
 # VIDEOTHINKER_KILL_AT="EVENT:N" makes the process SIGKILL itself right after the N-th EVENT, where EVENT is
 # cache_put (a cache row committed), shard_member (a tar member written to a temporary shard),

@@ -16,6 +16,8 @@ class ModelConfig:
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     max_tokens: int = 512
+    timeout_s: float = 120.0  # per request (openai backend)
+    max_retries: int = 5  # on 429/5xx/timeouts, with backoff honouring Retry-After (openai backend)
 
 
 @dataclass

@@ -8,6 +8,7 @@ can recover from, and are counted.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,9 @@ def _take_turn(episode: Episode, reply, tools: CaptionSpaceTools, step: int, for
         episode.messages.append({"role": "user", "content": f"Error: {error}. Call one tool, or Answer."})
         return forced
     call = calls[0]
+    if _non_finite(call.arguments):  # Python's json accepts NaN/Infinity; no tool can use them
+        return _error(episode, f"call_{step}", f"{call.name}: arguments must be finite numbers (no NaN or "
+                      "Infinity)", forced)
     if call.name == ANSWER.name:
         try:
             letter = ANSWER.validate(call.arguments)["answer"]
@@ -109,6 +113,16 @@ def _take_turn(episode: Episode, reply, tools: CaptionSpaceTools, step: int, for
         return _error(episode, f"call_{step}", str(exc), False)
     episode.messages.append({"role": "tool", "tool_call_id": f"call_{step}", "name": call.name,
                              "content": observation.text})
+    return False
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
     return False
 
 

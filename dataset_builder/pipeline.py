@@ -48,7 +48,8 @@ class VideoResult:
 
 def make_backend(cfg: ModelConfig) -> ChatBackend:
     if cfg.backend == "openai":
-        return OpenAIBackend(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env)
+        return OpenAIBackend(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, timeout_s=cfg.timeout_s,
+                             max_retries=cfg.max_retries)
     if cfg.backend == "transformers":
         return TransformersBackend(cfg.model)
     if cfg.backend == "standin":

@@ -508,15 +508,28 @@ class _Cursor:
 def _decode_frames(
     container: av.container.InputContainer, vs: av.video.stream.VideoStream
 ) -> Iterator[av.video.frame.VideoFrame]:
-    """Frames in presentation order from the demuxer position; corrupt packets skipped like players do."""
+    """Frames in presentation order from the demuxer position.
+
+    Corrupt packets are skipped, and so is every frame after one until the next keyframe: those frames
+    are predicted from a lost reference and would show another moment's picture under their own pts.
+    A request in the damaged stretch gets the last good frame, with its true pts.
+    """
     import av
 
+    damaged = False
     try:
         for packet in container.demux(vs):
             try:
-                yield from packet.decode()
+                decoded = packet.decode()
             except av.InvalidDataError as e:
                 logger.debug("skipping undecodable packet: %s", e)
+                damaged = True
+                continue
+            for frame in decoded:
+                if damaged and not frame.key_frame:
+                    continue
+                damaged = False
+                yield frame
     except av.FFmpegError as e:  # demuxer error (truncated file): treat as end of stream
         logger.debug("demux stopped: %s", e)
 
