@@ -157,8 +157,13 @@ class TransformersBackend:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, \
-            AutoTokenizer
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+            AutoTokenizer,
+        )
 
         config = AutoConfig.from_pretrained(self.path)
         if hasattr(config, "vision_config"):

@@ -38,7 +38,9 @@ def write_example_inputs(folder: Path) -> tuple[Path, Path]:
     return videos, questions
 
 
-def example_inputs_command(folder: Path = typer.Argument(..., help="Where to write videos/ and questions.jsonl.")) -> None:
+def example_inputs_command(
+    folder: Path = typer.Argument(..., help="Where to write videos/ and questions.jsonl."),
+) -> None:
     """Write a small real build input (CC-BY clips + multiple-choice questions) to try `videothinker build`."""
     try:
         videos, questions = write_example_inputs(folder)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -156,6 +157,11 @@ class EpisodeStep:
         return result.kept
 
 
+def _reason_kind(reason: str) -> str:
+    """A rejection reason without its per-file numbers, so the report groups like with like."""
+    return re.sub(r"\d+(\.\d+)?", "N", reason.split(";")[0]).strip()[:100]
+
+
 def content_int(*parts: Any) -> int:
     return int(content_key(*parts)[:8], 16)
 
@@ -172,7 +178,7 @@ def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
         index = IndexStep(rt).run(job)
     except video.VideoError as exc:
         log.warning("rejected video: %s", exc)
-        result.stats[f"rejected_video:{exc.reason.split(';')[0][:60]}"] += 1
+        result.stats[f"rejected_video:{_reason_kind(exc.reason)}"] += 1
         result.stats["dropped:video_rejected"] += len(job.questions) * rt.config.samples_per_question
         return result
     result.stats["videos"] += 1

@@ -10,7 +10,6 @@ fit is skipped. Every decision is counted in ``BudgetStats``.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,12 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from sft.families import Family
+from sft.families import Family, fit_size
+
+__all__ = ["Budget", "BudgetPlanner", "BudgetStats", "OverBudget", "Plan", "fit_size", "uniform_indices"]
+# Tokens of a chat's text outside vision spans: a number, or a function of the frames kept per clip (for
+# families whose clip text, written by the renderer, depends on which frames are kept).
+TextTokens = int | Callable[[tuple[tuple[int, ...], ...]], int]
 
 PIXEL_SHRINK = 0.7
 FRAME_SHRINK = 0.75
@@ -28,7 +32,7 @@ FRAME_SHRINK = 0.75
 class Budget:
     max_frames: int = 64
     max_pixels: int = 256 * 28 * 28  # per frame
-    min_pixels: int | None = None  # per frame; default 4 vision tokens' worth
+    min_pixels: int | None = None  # per frame; default the family's (4 vision tokens' worth on Qwen)
     max_tokens: int = 16384
     min_initial_frames: int = 4
     policy: Literal["reduce", "skip"] = "reduce"
@@ -66,21 +70,6 @@ class Plan:
     reduced: bool
 
 
-def fit_size(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
-    """Sides rounded to multiples of ``factor`` with the area in [min_pixels, max_pixels] (Qwen smart_resize)."""
-    h = max(factor, round(height / factor) * factor)
-    w = max(factor, round(width / factor) * factor)
-    if h * w > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h = max(factor, math.floor(height / beta / factor) * factor)
-        w = max(factor, math.floor(width / beta / factor) * factor)
-    elif h * w < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h = math.ceil(height * beta / factor) * factor
-        w = math.ceil(width * beta / factor) * factor
-    return h, w
-
-
 def uniform_indices(n: int, k: int) -> tuple[int, ...]:
     """``k`` of ``n`` indices spread evenly, first and last included (deterministic)."""
     if k >= n:
@@ -107,10 +96,10 @@ class BudgetPlanner:
         self.family = family
         self.count_text = count_text
         self.budget = budget
-        self.min_pixels = budget.min_pixels or 4 * family.factor ** 2
+        self.min_pixels = budget.min_pixels or family.min_pixels
         self.stats = BudgetStats()
 
-    def plan(self, chat: dict[str, Any], text_tokens: int) -> Plan:
+    def plan(self, chat: dict[str, Any], text_tokens: TextTokens) -> Plan:
         """The plan for this chat (``text_tokens``: tokens outside vision spans); raises OverBudget."""
         self.stats.seen += 1
         try:
@@ -123,7 +112,7 @@ class BudgetPlanner:
         self.stats.frames_dropped += _n_frames(chat) - plan.frames
         return plan
 
-    def _plan(self, chat: dict[str, Any], text_tokens: int) -> Plan:
+    def _plan(self, chat: dict[str, Any], text_tokens: TextTokens) -> Plan:
         b = self.budget
         plan = self._cost(chat, text_tokens, tuple(tuple(range(len(v.frames))) for v in chat["videos"]),
                           b.max_pixels, reduced=False)
@@ -139,7 +128,7 @@ class BudgetPlanner:
             raise OverBudget(self._reason(plan), f"still {plan.frames} frames, {plan.tokens} tokens after reducing")
         return plan
 
-    def _fewer_frames(self, chat: dict[str, Any], text_tokens: int, plan: Plan) -> Plan:
+    def _fewer_frames(self, chat: dict[str, Any], text_tokens: TextTokens, plan: Plan) -> Plan:
         is_initial = initial_videos(chat)
         lengths = [len(v.frames) for v in chat["videos"]]
         n_init = sum(n for n, ini in zip(lengths, is_initial) if ini)
@@ -159,33 +148,31 @@ class BudgetPlanner:
     def _reason(self, plan: Plan) -> str:
         return "too_many_frames" if plan.frames > self.budget.max_frames else "too_many_tokens"
 
-    def _cost(self, chat: dict[str, Any], text_tokens: int, keep: tuple[tuple[int, ...], ...],
+    def _cost(self, chat: dict[str, Any], text_tokens: TextTokens, keep: tuple[tuple[int, ...], ...],
               max_pixels: int, reduced: bool) -> Plan:
-        fam, tokens = self.family, text_tokens
-        for image in chat["images"]:
-            tokens += fam.image_tokens(*self._size(image, max_pixels))
+        fam = self.family
+        tokens = text_tokens(keep) if callable(text_tokens) else text_tokens
+        tokens += fam.images_tokens([self._image_size(im, max_pixels) for im in chat["images"]])
         for video, kept in zip(chat["videos"], keep):
-            h, w = self._size(video.frames[0], max_pixels)
-            tokens += fam.video_tokens(len(kept), h, w) + fam.video_extra_special_tokens(len(kept))
-            tokens += self._time_text_tokens([video.timestamps[i] for i in kept])
+            tokens += fam.video_tokens(len(kept), *self._frame_size(video.frames[0], max_pixels))
+            tokens += sum(self.count_text(t) for t in fam.processor_texts([video.timestamps[i] for i in kept]))
         frames = len(chat["images"]) + sum(len(k) for k in keep)
         return Plan(keep=keep, max_pixels=max_pixels, tokens=tokens, frames=frames, reduced=reduced)
 
-    def _size(self, image: Image.Image, max_pixels: int) -> tuple[int, int]:
-        return fit_size(image.height, image.width, self.family.factor, self.min_pixels, max_pixels)
+    def _frame_size(self, image: Image.Image, max_pixels: int) -> tuple[int, int]:
+        return self.family.frame_size(image.height, image.width, self.min_pixels, max_pixels)
 
-    def _time_text_tokens(self, timestamps: list[float]) -> int:
-        texts = self.family.timestamp_texts(timestamps)
-        return sum(self.count_text(t) for t in texts)
+    def _image_size(self, image: Image.Image, max_pixels: int) -> tuple[int, int]:
+        return self.family.image_size(image.height, image.width, self.min_pixels, max_pixels)
 
     def apply(self, chat: dict[str, Any], plan: Plan) -> dict[str, Any]:
         """The chat with frames dropped and resized as planned (new lists; the input is not modified)."""
         videos = []
         for video, kept in zip(chat["videos"], plan.keep):
-            size = self._size(video.frames[0], plan.max_pixels)
+            size = self._frame_size(video.frames[0], plan.max_pixels)
             frames = [_resize(video.frames[i], size) for i in kept]
             videos.append(replace(video, frames=frames, timestamps=[video.timestamps[i] for i in kept]))
-        images = [_resize(im, self._size(im, plan.max_pixels)) for im in chat["images"]]
+        images = [_resize(im, self._image_size(im, plan.max_pixels)) for im in chat["images"]]
         return {**chat, "images": images, "videos": videos}
 
 

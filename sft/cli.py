@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 
 def train_command(
     data: str = typer.Option(..., "--data", help="Dataset folder, Hub repo id (org/name) or URL list file."),
-    model: str = typer.Option(..., "--model", help="Hub id, local folder, or tiny:qwen2_5_vl / tiny:qwen3_vl."),
-    preset: str | None = typer.Option(None, "--preset", help="Recipe preset: paper, qwen2_5_vl, qwen3_vl, tiny."),
+    model: str = typer.Option(..., "--model", help="Hub id, local folder, or tiny:FAMILY (qwen2_5_vl, qwen3_vl, "
+                              "smolvlm2, llava_onevision: random weights, built offline)."),
+    preset: str | None = typer.Option(None, "--preset", help="Recipe preset: paper, qwen2_5_vl, qwen3_vl, "
+                                      "smolvlm2, llava_onevision, tiny."),
     config: Path | None = typer.Option(None, "--config", help="Recipe YAML (overrides the preset)."),
     output_dir: Path = typer.Option(Path("runs/sft"), "--output-dir", help="Checkpoints and the final model."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Default: from index.json counts x epochs."),

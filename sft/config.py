@@ -1,6 +1,7 @@
 """The SFT recipe: one dataclass, loadable from a preset (``sft/configs/NAME.yaml``) or a YAML file.
 
 Precedence: dataclass defaults < preset < ``--config`` file < explicit overrides (CLI flags).
+``sft/configs/accelerate_*.yaml`` are ``accelerate launch`` configs, not presets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import yaml
 from sft.budget import Budget
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+ACCELERATE_PREFIX = "accelerate_"
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith(ACCELERATE_PREFIX))
 
 
 class RecipeError(ValueError):
@@ -78,10 +84,9 @@ def load_recipe(preset: str | None = None, config: Path | None = None, **overrid
     """Defaults, then the preset, then the config file, then non-None overrides."""
     values: dict[str, Any] = {}
     if preset:
+        if preset not in presets():
+            raise RecipeError(f"unknown preset {preset!r}; choose one of {', '.join(presets())}")
         path = CONFIG_DIR / f"{preset}.yaml"
-        if not path.exists():
-            names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-            raise RecipeError(f"unknown preset {preset!r}; choose one of {', '.join(names)}")
         values.update(_read(path))
     if config:
         values.update(_read(Path(config)))

@@ -2,36 +2,44 @@
 
 ``Renderer(processor, family)`` takes chats from ``loaders.chat.to_chat`` (messages with image/video
 parts, ``reasoning_content``, ``tool_calls``, tool turns) and returns the processor's padded batch plus
-``labels``. The initial frames and FrameZoom frames go in as VIDEO with their real timestamps (see
-``sft.families``); SpatialZoom crops go in as images. Frames are resized here, to sizes the processor
-keeps as they are, so the vision-token count is known before the processor runs.
+``labels``. The initial frames and FrameZoom frames go in as video with their real timestamps (how, per
+family: ``sft.families``); SpatialZoom crops go in as images. Frames are resized here, to sizes the
+processor keeps as they are, so the vision-token count is known before the processor runs.
+
+The budget decision has ONE definition, ``Renderer.plan`` (template text -> ``BudgetPlanner``): the training
+data stream calls it to drop over-budget samples before batching, the collator calls it again (same
+inputs, same plan) to fit what it encodes.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sft.budget import Budget, BudgetPlanner, OverBudget, Plan
 from sft.families import Family
-from sft.labels import TurnTokens, assistant_labels
+from sft.labels import assistant_labels
 
+log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-TEMPLATES = {"qwen2_vl": "qwen_vl_tools.jinja", "qwen2_5_vl": "qwen_vl_tools.jinja", "qwen3_vl": "qwen_vl_tools.jinja"}
-# Passed at call time so the processor keeps our sizes (we resized already) and our frames (no sampling).
-_KEEP_SIZE = {"shortest_edge": 1, "longest_edge": 1 << 40}
 
 
 @functools.cache
-def chat_template(family: str) -> str:
-    return (TEMPLATE_DIR / TEMPLATES[family]).read_text()
+def chat_template(name: str) -> str:
+    """A template of ``sft/templates`` by file name (or by family name, for the Qwen families)."""
+    from sft.families import FAMILIES
+
+    if name in FAMILIES:
+        name = FAMILIES[name].template
+    return (TEMPLATE_DIR / name).read_text()
 
 
 @dataclass
 class Prepared:
-    """One chat after budgets: its text and the visual inputs in template order."""
+    """One chat after budgets: its text and the visual inputs in the family's processor layout."""
 
     text: str
     images: list[Any]
@@ -46,11 +54,11 @@ class Renderer:
     def __init__(self, processor: Any, family: Family, budget: Budget | None = None):
         self.processor = processor
         self.tokenizer = processor.tokenizer
-        self.family = family
-        self.template = chat_template(family.name)
-        self.planner = BudgetPlanner(family, budget or Budget(), count_text=self._count_text)
-        self.tokens = TurnTokens.from_tokenizer(self.tokenizer)
-        self._vision_ids = [self.tokenizer.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>")]
+        self.family = family.configure(processor)
+        self.template = chat_template(self.family.template)
+        self.planner = BudgetPlanner(self.family, budget or Budget(), count_text=self._count_text)
+        self.tokens = self.family.turn_tokens(self.tokenizer)
+        self._placeholder_ids = {self.tokenizer.convert_tokens_to_ids(t) for t in self.family.placeholders}
 
     @property
     def stats(self):
@@ -62,35 +70,46 @@ class Renderer:
                                                   chat_template=self.template, tokenize=False,
                                                   add_generation_prompt=False)
 
+    def plan(self, chat: dict[str, Any], text: str | None = None) -> Plan:
+        """The budget decision for a chat: the plan, or ``OverBudget`` for a sample to skip."""
+        text = self.text(chat) if text is None else text
+        if not self.family.expands_clips:
+            return self.planner.plan(chat, self._text_tokens(text))
+
+        @functools.cache
+        def text_tokens(keep: tuple[tuple[int, ...], ...]) -> int:
+            return self._text_tokens(self.expand(text, chat, keep))
+
+        return self.planner.plan(chat, text_tokens)
+
     def prepare(self, chat: dict[str, Any]) -> Prepared:
         """Render and apply the budget; raises ``OverBudget`` for a sample to skip."""
         text = self.text(chat)
-        plan = self.planner.plan(chat, self._text_tokens(text))
+        plan = self.plan(chat, text)
         fitted = self.planner.apply(chat, plan)
-        videos = [self._pad_clip(v.frames, v.timestamps) for v in fitted["videos"]]
-        return Prepared(text=text, images=fitted["images"], videos=[f for f, _ in videos],
-                        metadata=[self.family.video_metadata(t) for _, t in videos], plan=plan)
+        if self.family.expands_clips:
+            text = self.expand(text, chat, plan.keep)
+        images, videos, metadata = self.family.visuals(fitted)
+        return Prepared(text=text, images=images, videos=videos, metadata=metadata, plan=plan)
 
-    def _pad_clip(self, frames: list[Any], timestamps: list[float]) -> tuple[list[Any], list[float]]:
-        """Qwen3-VL rejects clips shorter than one temporal patch: repeat the last frame (same tokens)."""
-        short = self.family.temporal - len(frames) if self.family.timestamps_in_text else 0
-        if short <= 0:
-            return frames, timestamps
-        return frames + [frames[-1]] * short, timestamps + [timestamps[-1]] * short
+    def expand(self, text: str, chat: dict[str, Any], keep: tuple[tuple[int, ...], ...]) -> str:
+        """The text with each clip placeholder replaced by the family's clip text for the frames kept."""
+        pieces = text.split(self.family.video_placeholder)
+        if len(pieces) != len(chat["videos"]) + 1:
+            raise ValueError(f"{chat.get('id', 'chat')}: {len(pieces) - 1} {self.family.video_placeholder} in the "
+                             f"text for {len(chat['videos'])} clips (a message text contains the placeholder?)")
+        duration = chat.get("video_duration")
+        out = [pieces[0]]
+        for video, kept, rest in zip(chat["videos"], keep, pieces[1:]):
+            out.append(self.family.clip_text([video.timestamps[i] for i in kept], duration))
+            out.append(rest)
+        return "".join(out)
 
     def encode(self, prepared: list[Prepared]) -> dict[str, Any]:
         """One processor call for the batch (right padding), then labels."""
-        images = [im for p in prepared for im in p.images]
-        videos = [v for p in prepared for v in p.videos]
-        metadata = [m for p in prepared for m in p.metadata]
-        kwargs: dict[str, Any] = {"images_kwargs": {"size": _KEEP_SIZE}}
-        if videos:
-            kwargs["videos"] = videos
-            kwargs["video_metadata"] = metadata
-            kwargs["videos_kwargs"] = {"size": _KEEP_SIZE, "do_sample_frames": False}
         self.tokenizer.padding_side = "right"
-        batch = self.processor(text=[p.text for p in prepared], images=images or None, padding=True,
-                               return_tensors="pt", **kwargs)
+        batch = self.processor(text=[p.text for p in prepared], padding=True, return_tensors="pt",
+                               **self.family.processor_inputs(prepared))
         batch.pop("video_metadata", None)
         batch["labels"] = assistant_labels(batch["input_ids"], batch.get("attention_mask"), self.tokens)
         return dict(batch)
@@ -100,8 +119,8 @@ class Renderer:
         for chat in chats:
             try:
                 prepared.append(self.prepare(chat))
-            except OverBudget:
-                continue
+            except OverBudget as exc:
+                log.warning("budget: dropped %s from its batch (%s)", chat.get("id", "?"), exc)
         if not prepared:
             raise OverBudget("empty_batch", "every sample of the batch was over budget")
         return self.encode(prepared)
@@ -110,6 +129,7 @@ class Renderer:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     def _text_tokens(self, text: str) -> int:
-        """Tokens of the rendered text, not counting the image/video placeholder tokens themselves."""
+        """Tokens of the rendered text, not counting the placeholder tokens the processor expands."""
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        return sum(1 for i in ids if i not in self._vision_ids)
+        return sum(1 for i in ids if i not in self._placeholder_ids)
+

@@ -24,16 +24,9 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_processor(tiny_model_dir):
-    from transformers import AutoProcessor
+    from sft.compat import load_processor
 
-    cache: dict[str, object] = {}
-
-    def get(family: str):
-        if family not in cache:
-            cache[family] = AutoProcessor.from_pretrained(tiny_model_dir(family))
-        return cache[family]
-
-    return get
+    return lambda family: load_processor(tiny_model_dir(family))
 
 
 def small_samples(n: int, start: int = 0, n_initial: int = 4):
@@ -43,7 +36,7 @@ def small_samples(n: int, start: int = 0, n_initial: int = 4):
 
 @pytest.fixture(scope="session")
 def train_dataset(tmp_path_factory):
-    """8 small samples in 4 shards (train) + 2 in an eval split, written by ShardWriter."""
+    """8 small samples in 8 shards (train) + 2 in an eval split, written by ShardWriter."""
     from dataset_builder.writer import ShardWriter
 
     out = tmp_path_factory.mktemp("sft-data")
@@ -55,4 +48,35 @@ def train_dataset(tmp_path_factory):
     return out
 
 
+def long_question(record, words: int):
+    """The record with a user question of ``words`` words (over a token budget, not a frame budget)."""
+    from validation.record import TextPart
+
+    messages = list(record.messages)
+    user = messages[1]
+    text = TextPart(text=user.content[1].text + " and" * words)
+    messages[1] = user.model_copy(update={"content": [user.content[0], text]})
+    return record.model_copy(update={"messages": messages})
+
+
+@pytest.fixture(scope="session")
+def over_budget_dataset(tmp_path_factory):
+    """One sample per shard: 2 with 20 initial frames (over 12 frames), 1 with a long question (over 4096
+    tokens), then 4 small ones; two readers get shards 30, 32, 5, 7 and 31, 4, 6 (skips before rows)."""
+    from dataset_builder.writer import ShardWriter
+    from tests.fixtures.records import make_sample
+
+    out = tmp_path_factory.mktemp("sft-over-budget")
+    with ShardWriter(out, max_shard_bytes=12_000) as writer:
+        for i in (30, 31):
+            writer.write(*make_sample(i, n_initial=20))
+        record, frames = make_sample(32, n_initial=2)
+        writer.write(long_question(record, 3000), frames)
+        for record, frames in small_samples(4, start=4, n_initial=2):
+            writer.write(record, frames)
+    return out
+
+
+OVER_BUDGET = {"max_frames": 12, "max_pixels": 6272, "max_tokens": 4096, "policy": "skip"}
 FAMILIES = list(VISION_FAMILIES)
+QWEN_FAMILIES = ["qwen2_5_vl", "qwen3_vl"]

@@ -35,7 +35,8 @@ def test_http_urls_stream_every_sample(http_dataset):
 def test_url_list_file(http_dataset, tmp_path):
     base, folder, expected = http_dataset
     listing = tmp_path / "shards.txt"
-    listing.write_text("# train shards\n" + "".join(f"{base}/{e.path}\n" for e in DatasetIndex.load(folder).splits["train"]))
+    shards = DatasetIndex.load(folder).splits["train"]
+    listing.write_text("# train shards\n" + "".join(f"{base}/{e.path}\n" for e in shards))
     assert [s.key for s in wds.samples(listing)] == [r.id for r, _ in expected]
 
 
