@@ -29,6 +29,8 @@ def build_command(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Teacher tool steps before a forced answer."),
     keep_wrong_when_all_fail: bool = typer.Option(False, "--keep-wrong-when-all-fail",
                                                   help="The paper's fallback: keep one wrong trajectory (flagged)."),
+    license: str | None = typer.Option(None, "--license", help="License of the source videos (SPDX id), recorded "
+                                       "in every record and the card."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Build trajectory shards from your own videos and multiple-choice questions."""
@@ -36,7 +38,8 @@ def build_command(
 
     try:
         cfg = load_config(preset, config, max_shard_bytes=max_shard_bytes, samples_per_question=samples_per_question,
-                          max_steps=max_steps, keep_wrong_when_all_fail=keep_wrong_when_all_fail or None)
+                          max_steps=max_steps, keep_wrong_when_all_fail=keep_wrong_when_all_fail or None,
+                          license=license)
         if engine not in ("local", "ray"):
             raise InputError(f"--engine {engine!r}: choose local or ray")
         video_map = list_videos(videos)
