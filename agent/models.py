@@ -77,13 +77,14 @@ class TransformersAgentModel:
         if self._model is not None:
             return self
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
 
         from sft.budget import Budget
         from sft.families import family_of
+        from sft.processors import load_processor
 
         family = family_of(_base_model(self.path))
-        processor = AutoProcessor.from_pretrained(self.path)
+        processor = load_processor(self.path)
         model = AutoModelForImageTextToText.from_pretrained(self.path, dtype=self.dtype).eval()
         self._model = model.to(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         budget = Budget(max_frames=self.max_frames, max_pixels=self.max_pixels, max_tokens=self.max_context)

@@ -23,8 +23,8 @@ def main(n: int = 32, batch: int = 4, repeats: int = 3) -> None:
     from loaders.sample import Sample
     from sft.budget import Budget
     from sft.collator import VideoThinkerCollator, as_chat
-    from sft.compat import load_processor
     from sft.families import family_of
+    from sft.processors import load_processor
     from tests.fixtures.records import make_sample
 
     samples = [Sample(key=r.id, record=r, frames=f) for r, f in (make_sample(i, n_initial=8) for i in range(n))]

@@ -231,9 +231,6 @@ def _build_smolvlm2(tokenizer: Any, out_dir: Path) -> None:
         SmolVLMVideoProcessor,
     )
 
-    from sft.compat import ensure_num2words
-
-    ensure_num2words()
     ids = tokenizer.convert_tokens_to_ids
     text = _text_kwargs(tokenizer) | {"model_type": "llama", "head_dim": 16, "rope_theta": 10000.0,
                                       "bos_token_id": ids("<|im_start|>"), "eos_token_id": ids("<end_of_utterance>"),

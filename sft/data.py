@@ -186,8 +186,8 @@ def _budget_renderer(model: str, budget_json: str) -> Any:
     """The collator's renderer for the budget check, built once per process."""
     if (model, budget_json) not in _RENDERERS:
         from sft.budget import Budget
-        from sft.compat import load_processor
         from sft.families import family_of
+        from sft.processors import load_processor
         from sft.render import Renderer
 
         _RENDERERS[model, budget_json] = Renderer(load_processor(model), family_of(model),

@@ -201,10 +201,10 @@ class SmolVLMFamily(Family):
 
     def clip_text(self, timestamps: list[float], duration: float | None) -> str:
         """SmolVLM's own video prompt (``SmolVLMProcessor.replace_video_token``) with one ``<image>`` per frame."""
-        from sft.compat import number_words
+        from num2words import num2words
 
         seconds = int(duration if duration is not None else math.ceil(timestamps[-1]))
-        text = (f"You are provided the following series of {number_words(len(timestamps))} frames from a "
+        text = (f"You are provided the following series of {num2words(len(timestamps))} frames from a "
                 f"{timedelta(seconds=seconds)} [H:MM:SS] video.\n")
         for t in timestamps:
             text += f"\nFrame from {int(t // 60):02d}:{int(t % 60):02d}:<image>"

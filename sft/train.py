@@ -44,8 +44,8 @@ def train(recipe: Recipe) -> dict[str, Any]:
 
     from dataset_builder.tiny_models import resolve_model
     from sft.collator import VideoThinkerCollator
-    from sft.compat import load_processor
     from sft.families import family_of
+    from sft.processors import load_processor
 
     model_path = resolve_model(recipe.model)
     family = family_of(model_path)

@@ -24,7 +24,7 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_processor(tiny_model_dir):
-    from sft.compat import load_processor
+    from sft.processors import load_processor
 
     return lambda family: load_processor(tiny_model_dir(family))
 

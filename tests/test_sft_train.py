@@ -123,6 +123,23 @@ def test_qwen3_vl_trains(train_dataset, tmp_path):
     assert result["global_step"] == 4 and sum(losses[-2:]) < sum(losses[:2]), losses
 
 
+@pytest.mark.parametrize("family", ["smolvlm2", "llava_onevision"])
+def test_new_families_train_with_lora(train_dataset, tmp_path, family):
+    """LoRA on the language model only (SmolVLM: ``text_model``; LLaVA-OV: ``language_model``), loss falls."""
+    from safetensors import safe_open
+
+    result = train(_recipe(train_dataset, tmp_path, model=f"tiny:{family}", max_steps=3, save_steps=100,
+                           num_workers=0, lora=True, lora_r=8, learning_rate=1e-2))
+    losses = _losses(result)
+    assert result["global_step"] == 3 and losses[-1] < losses[0], losses
+    with safe_open(str(tmp_path / "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    lm = "text_model" if family == "smolvlm2" else "language_model"
+    assert keys and all("lora_" in k and lm in k for k in keys)
+    assert {k.split(".lora_")[0].rsplit(".", 1)[-1] for k in keys} == {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                                        "gate_proj", "up_proj", "down_proj"}
+
+
 def _cli():
     import typer
 
