@@ -14,8 +14,8 @@ from dataset_builder.questions import QuestionError, read_questions
 
 def build_command(
     videos: Path = typer.Option(..., "--videos", help="A folder of videos or a .txt list of video paths."),
-    questions: Path = typer.Option(..., "--questions", help="Questions: our JSONL, or cgbench/videomme/mlvu/"
-                                   "longvideobench annotation files (see --layout)."),
+    questions: Path | None = typer.Option(None, "--questions", help="Questions: our JSONL, or cgbench/videomme/"
+                                          "mlvu/longvideobench annotation files (see --layout)."),
     out: Path = typer.Option(..., "--out", help="Output dataset folder (laid out like a Hub dataset repo)."),
     preset: str = typer.Option("local", "--preset", help="local (in-process models), paper (OpenAI-compatible "
                                "endpoints), tiny (random-weight models + stand-in teacher; tests only)."),
@@ -31,6 +31,8 @@ def build_command(
                                                   help="The paper's fallback: keep one wrong trajectory (flagged)."),
     license: str | None = typer.Option(None, "--license", help="License of the source videos (SPDX id), recorded "
                                        "in every record and the card."),
+    generate_questions: int = typer.Option(0, "--generate-questions", help="The teacher writes N questions "
+                                           "from the captions of every video that has none (marked in provenance)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Build trajectory shards from your own videos and multiple-choice questions."""
@@ -42,9 +44,11 @@ def build_command(
                           license=license)
         if engine not in ("local", "ray"):
             raise InputError(f"--engine {engine!r}: choose local or ray")
+        if questions is None and not generate_questions:
+            raise InputError("give --questions FILE, or --generate-questions N to have the teacher write them")
         video_map = list_videos(videos)
-        items = read_questions(questions, layout)
-        jobs, missing = make_jobs(video_map, items, videos if videos.is_dir() else videos.parent)
+        items = read_questions(questions, layout) if questions is not None else []
+        jobs, missing = make_jobs(video_map, items, videos if videos.is_dir() else videos.parent, generate_questions)
     except (InputError, QuestionError, ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0])
     for name, n in missing.items():

@@ -23,6 +23,7 @@ class VideoJob:
     video_id: str
     path: Path
     questions: list[Question]
+    generate_questions: int = 0  # the teacher writes this many questions (videos that came without any)
 
 
 def list_videos(source: Path) -> dict[str, Path]:
@@ -44,8 +45,12 @@ def video_id(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", stem)
 
 
-def make_jobs(videos: dict[str, Path], questions: list[Question], videos_root: Path) -> tuple[list[VideoJob], Counter]:
-    """Group questions by video, in a stable order; questions whose video is missing are counted, not lost."""
+def make_jobs(videos: dict[str, Path], questions: list[Question], videos_root: Path,
+              generate_questions: int = 0) -> tuple[list[VideoJob], Counter]:
+    """Group questions by video, in a stable order; questions whose video is missing are counted, not lost.
+
+    With ``generate_questions`` N, every video without a question gets a job in which the teacher writes N.
+    """
     by_video: dict[Path, list[Question]] = {}
     missing: Counter = Counter()
     for q in questions:
@@ -54,7 +59,10 @@ def make_jobs(videos: dict[str, Path], questions: list[Question], videos_root: P
             missing[q.video] += 1
             continue
         by_video.setdefault(path, []).append(q)
-    jobs = [VideoJob(video_id(p.stem), p, sorted(qs, key=lambda q: q.key))
+    if generate_questions:
+        for path in videos.values():
+            by_video.setdefault(path, [])
+    jobs = [VideoJob(video_id(p.stem), p, sorted(qs, key=lambda q: q.key), 0 if qs else generate_questions)
             for p, qs in sorted(by_video.items(), key=lambda kv: str(kv[0]))]
     return jobs, missing
 

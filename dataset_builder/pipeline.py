@@ -183,8 +183,14 @@ def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
         return result
     result.stats["videos"] += 1
     result.stats["hours"] += index.duration_s / 3600
+    questions = list(job.questions)
+    if job.generate_questions:
+        from dataset_builder.question_writer import generate_questions
+
+        questions += generate_questions(index, rt.teacher, job.generate_questions, content_int(rt.config.seed,
+                                        index.fingerprint), result.stats, rt.config.teacher.max_tokens)
     episodes = EpisodeStep(rt)
-    for q in job.questions:
+    for q in questions:
         result.stats["questions"] += 1
         try:  # a file that probes fine can still fail to decode where a tool looks (corrupt or truncated)
             kept = episodes.run(q, index, result.stats)
@@ -268,10 +274,12 @@ def run_build(jobs: list[VideoJob], config: BuildConfig, out: Path, workdir: Pat
 def _report(stats: Counter, config: BuildConfig, seconds: float, rt: Runtime) -> dict[str, Any]:
     dropped = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("dropped:")}
     rejected = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("rejected_video:")}
+    invalid_generated = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("generated_invalid:")}
     return {
         "preset": config.preset,
         "videos": stats["videos"], "rejected_videos": rejected, "hours": round(stats["hours"], 4),
         "questions": stats["questions"], "episodes": stats["episodes"], "kept": stats["kept"],
+        "generated_questions": stats["generated_questions"], "generated_invalid": invalid_generated,
         "dropped": dict(sorted(dropped.items())), "invalid_tool_calls": stats["invalid_tool_calls"],
         "frames": stats["frames"], "seconds": round(seconds, 2),
         "cache": {"hits": rt.cache.hits, "misses": rt.cache.misses},

@@ -28,6 +28,8 @@ class StandinTeacher:
     def chat(self, messages: list[dict[str, Any]], *, tools=None, images=None, temperature: float = 0.0,
              seed: int = 0, max_tokens: int = 512) -> ChatReply:
         rng = random.Random(seed)
+        if _text(messages[0]).startswith("QUESTION WRITER"):
+            return _write_questions(_text(messages[-1]), rng)
         names = {t["function"]["name"] for t in tools or []}
         question = _text(messages[1])
         calls_made = [m for m in messages if m["role"] == "assistant"]
@@ -53,6 +55,24 @@ class StandinSummarizer:
     def chat(self, messages, *, tools=None, images=None, temperature=0.0, seed=0, max_tokens=512) -> ChatReply:
         text = _text(messages[-1])
         return ChatReply(content=" ".join(text.split()[:max_tokens // 4]))
+
+
+_CLIP_LINE = re.compile(r"^\[(\d+(?:\.\d+)?)s-(\d+(?:\.\d+)?)s\] (.*)$", re.MULTILINE)
+_COUNT = re.compile(r"Write (\d+) questions")
+
+
+def _write_questions(prompt: str, rng: random.Random) -> ChatReply:
+    """Mechanical questions: "what is described from a to b?", options drawn from other clips' captions."""
+    clips = _CLIP_LINE.findall(prompt)
+    wanted = int(m.group(1)) if (m := _COUNT.search(prompt)) else 1
+    items = []
+    for start, end, caption in rng.sample(clips, min(wanted, len(clips))):
+        distractors = sorted({c for _, _, c in clips if c != caption})[:3] or ["nothing is shown"]
+        options = [caption, *distractors]
+        rng.shuffle(options)
+        items.append({"question": f"What is shown between {start}s and {end}s?", "options": options,
+                      "answer": options.index(caption)})
+    return ChatReply(content=json.dumps(items))
 
 
 def _choose(question: str, observed: str, temperature: float, rng: random.Random) -> str:

@@ -152,3 +152,27 @@ def test_missing_videos_folder_is_a_one_line_error(tmp_path):
     result = _build(tmp_path / "nope", questions, config, tmp_path / "out")
     assert result.exit_code == 2
     assert "nope: no such folder" in result.output
+
+
+def test_generated_questions_are_built_and_marked(tmp_path):
+    videos, _, config = make_build_inputs(tmp_path)
+    for extra in ("cfr.mp4", "vfr.mp4"):
+        (videos / extra).unlink()
+    out = tmp_path / "gen"
+    args = ["--videos", str(videos), "--out", str(out), "--preset", "tiny", "--config", str(config),
+            "--no-progress", "--workdir", str(tmp_path / "work-gen"), "--generate-questions", "2",
+            "--keep-wrong-when-all-fail"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["generated_questions"] + sum(report["generated_invalid"].values()) == 2
+    assert report["questions"] == report["generated_questions"] > 0
+    assert validate_path(out).ok
+    records = [s.record for s in wds.samples(out)]
+    assert records and all(r.provenance.question_source == "generated" for r in records)
+
+
+def test_questions_or_generation_is_required(tmp_path):
+    videos, _, config = make_build_inputs(tmp_path)
+    result = CliRunner().invoke(app, ["--videos", str(videos), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--generate-questions" in result.output
