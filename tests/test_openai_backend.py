@@ -8,7 +8,6 @@ retries are bounded; a whole `videothinker build` with `teacher.backend: openai`
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import time
@@ -268,7 +267,7 @@ QUESTIONS = [
 ]
 
 
-def test_a_build_with_an_openai_teacher_finishes_and_counts_every_fault(tmp_path, monkeypatch):
+def test_a_build_with_an_openai_teacher_finishes_and_counts_every_fault(tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
     shutil.copy(cfr_video().path, videos / "cfr.mp4")
@@ -279,12 +278,11 @@ def test_a_build_with_an_openai_teacher_finishes_and_counts_every_fault(tmp_path
     questions = tmp_path / "questions.jsonl"
     questions.write_text("".join(json.dumps(q) + "\n" for q in items))
     rate_limited_policy = QUESTIONS[1][3]
-    # the config has no retry/timeout knobs yet: shorten them so persistent faults fail fast
-    monkeypatch.setattr(pipeline, "OpenAIBackend", functools.partial(OpenAIBackend, timeout_s=0.5, max_retries=1))
     with FakeOpenAIServer(route_by_question({text: policy for _, _, text, policy in QUESTIONS})) as srv:
         config = tmp_path / "build.yaml"
         config.write_text(f"samples_per_question: 2\nmax_steps: {MAX_STEPS}\nmax_pixels: 9216\n"
-                          f"teacher: {{backend: openai, model: {srv.model}, base_url: '{srv.url}'}}\n")
+                          f"teacher: {{backend: openai, model: {srv.model}, base_url: '{srv.url}', "
+                          "timeout_s: 0.5, max_retries: 1}\n")  # persistent faults fail fast
         app = typer.Typer()
         app.command()(build_command)
         out = tmp_path / "out"
