@@ -47,17 +47,21 @@ def build_command(
         if questions is None and not generate_questions:
             raise InputError("give --questions FILE, or --generate-questions N to have the teacher write them")
         video_map = list_videos(videos)
-        items = read_questions(questions, layout) if questions is not None else []
+        skipped: list[str] = []
+        items = read_questions(questions, layout, skipped) if questions is not None else []
         jobs, missing = make_jobs(video_map, items, videos if videos.is_dir() else videos.parent, generate_questions)
     except (InputError, QuestionError, ValueError, OSError) as exc:
         _fail(str(exc).splitlines()[0])
+    for problem in skipped:
+        print(f"warning: skipped {problem}", file=sys.stderr)
     for name, n in missing.items():
         print(f"warning: {n} question(s) reference video {name!r}, which is not among --videos", file=sys.stderr)
     if not jobs:
-        _fail(f"{questions}: no question matches a video in {videos}")
+        _fail(f"{questions}: no usable question matches a video in {videos}" + (f" ({len(skipped)} skipped, "
+              f"first: {skipped[0]})" if skipped else ""))
     out.mkdir(parents=True, exist_ok=True)
     report = run_build(jobs, cfg, out, workdir or out.parent / ".videothinker-work" / out.name, engine, progress,
-                       missing_videos=sum(missing.values()))
+                       input_drops={"video_missing": sum(missing.values()), "question_invalid": len(skipped)})
     _print_report(report, out)
     if report["kept"] == 0:
         raise typer.Exit(1)

@@ -248,12 +248,12 @@ class RayEngine:
 
 
 def run_build(jobs: list[VideoJob], config: BuildConfig, out: Path, workdir: Path, engine: str = "local",
-              progress: bool = True, missing_videos: int = 0) -> dict[str, Any]:
+              progress: bool = True, input_drops: dict[str, int] | None = None) -> dict[str, Any]:
     """Run the pipeline and write shards, index.json, README.md and build_report.json; return the report."""
     started = time.monotonic()
     rt = Runtime.create(config, workdir)
     runner = RayEngine() if engine == "ray" else LocalEngine()
-    stats: Counter = Counter({"dropped:video_missing": missing_videos} if missing_videos else {})
+    stats: Counter = Counter({f"dropped:{k}": n for k, n in (input_drops or {}).items() if n})
     results = runner.map(jobs, rt)
     if progress:
         from tqdm import tqdm

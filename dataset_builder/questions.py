@@ -72,48 +72,84 @@ def _question(item: dict[str, Any], where: str, *, id_key: str = "id", video_key
                     answer=answer, source=source)
 
 
-def read_questions(path: Path, layout: str = "auto") -> list[Question]:
-    """Read a questions file; ``layout`` is jsonl, cgbench, videomme, mlvu, longvideobench or auto."""
+def read_questions(path: Path, layout: str = "auto", skipped: list[str] | None = None) -> list[Question]:
+    """Read a questions file; ``layout`` is jsonl, cgbench, videomme, mlvu, longvideobench or auto.
+
+    Strict by default: the first bad item raises ``QuestionError``. Given a ``skipped`` list, bad items
+    (unparseable lines, missing fields, an answer that is not an option, duplicate ids) are skipped and
+    each one's message (file, item or line, problem) is appended there, so a build goes on without them.
+    """
     path = Path(path)
     if not path.exists():
         raise QuestionError(f"{path}: questions file does not exist")
-    items = list(_items(path))
-    layout = _detect(items) if layout == "auto" else layout
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise QuestionError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    items = [(where, item) for where, item in _items(text, path) if _keep(item, skipped)]
+    layout = _detect([item for _, item in items]) if layout == "auto" else layout
     importer = IMPORTERS.get(layout)
     if importer is None:
         raise QuestionError(f"{path}: unknown layout {layout!r}; choose one of {', '.join(IMPORTERS)}")
-    questions = [q for i, item in enumerate(items) for q in importer(item, f"{path}: item {i}")]
+    questions: list[Question] = []
     seen: set[str] = set()
-    for q in questions:
-        if q.key in seen:
-            raise QuestionError(f"{path}: duplicate question id {q.id!r}")
-        seen.add(q.key)
-        if not KEY_RE.match(q.key):
-            raise QuestionError(f"{path}: question id {q.id!r} cannot become a sample key")
+    for where, item in items:
+        try:
+            if not isinstance(item, dict):
+                raise QuestionError(f"{where}: expected a JSON object, got {type(item).__name__}")
+            for q in importer(item, where):
+                _check_id(q, seen, where)
+                questions.append(q)
+        except (AttributeError, KeyError, TypeError) as exc:
+            error = QuestionError(f"{where}: does not fit the {layout} layout ({type(exc).__name__}: {exc})")
+            if skipped is None:
+                raise error from None
+            skipped.append(str(error))
+        except QuestionError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
     return questions
 
 
-def _items(path: Path) -> Iterator[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+def _check_id(q: Question, seen: set[str], where: str) -> None:
+    if not KEY_RE.match(q.key):
+        raise QuestionError(f"{where}: question id {q.id!r} cannot become a sample key")
+    if q.key in seen:
+        raise QuestionError(f"{where}: duplicate question id {q.id!r} (the first one is kept)")
+    seen.add(q.key)
+
+
+def _keep(item: Any, skipped: list[str] | None) -> bool:
+    if not isinstance(item, QuestionError):
+        return True
+    if skipped is None:
+        raise item
+    skipped.append(str(item))
+    return False
+
+
+def _items(text: str, path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, item) for a JSON list/object file or JSONL; a bad JSONL line yields a QuestionError."""
     try:
-        data = json.loads(text)
+        data = None if path.suffix == ".jsonl" else json.loads(text)
     except json.JSONDecodeError:
         data = None
     if isinstance(data, list):
-        yield from data
+        yield from ((f"{path}: item {i}", item) for i, item in enumerate(data))
         return
     if isinstance(data, dict):
-        yield data
+        yield f"{path}: item 0", data
         return
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                yield json.loads(line)
+                yield f"{path}: line {n}", json.loads(line)
             except json.JSONDecodeError as exc:
-                raise QuestionError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
+                yield f"{path}: line {n}", QuestionError(f"{path}: line {n} is not valid JSON ({exc.msg})")
 
 
-def _detect(items: list[dict[str, Any]]) -> str:
+def _detect(items: list[Any]) -> str:
     first = items[0] if items and isinstance(items[0], dict) else {}
     if "right_answer" in first and "choices" in first:
         return "cgbench"

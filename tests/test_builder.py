@@ -143,8 +143,24 @@ def test_bad_questions_file_is_a_one_line_error(tmp_path):
                                "answer": "Z is not an option"}) + "\n")
     result = _build(videos, bad, config, tmp_path / "out")
     assert result.exit_code == 2
-    assert "bad.jsonl: item 0" in result.output and "matches no option" in result.output
+    assert "bad.jsonl: line 1" in result.output and "matches no option" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bad_question_items_are_skipped_counted_and_the_build_completes(tmp_path):
+    videos, questions, config = make_build_inputs(tmp_path)
+    lines = questions.read_text().splitlines()
+    extra = [json.loads(lines[2]), {"id": "no-answer", "video": "cfr.mp4", "question": "?", "options": ["a", "b"],
+                                    "answer": "c"}, {"id": "ghost", "video": "ghost.mp4", "question": "?",
+                                                     "options": ["a", "b"], "answer": "A"}]
+    questions.write_text("\n".join([*lines[2:3], "{not json", *(json.dumps(e) for e in extra)]) + "\n")
+    result = _build(videos, questions, config, tmp_path / "out")
+    assert result.exit_code in (0, 1), result.output  # 1 only when nothing was kept
+    assert "line 2 is not valid JSON" in result.output and "duplicate question id" in result.output
+    report = json.loads((tmp_path / "out" / "build_report.json").read_text())
+    assert report["dropped"]["question_invalid"] == 3
+    assert report["dropped"]["video_missing"] == 1
+    assert report["questions"] == 1
 
 
 def test_missing_videos_folder_is_a_one_line_error(tmp_path):

@@ -165,3 +165,18 @@ def test_all_wrong_fallback_is_opt_in_and_flagged():
     assert not filter_episodes(q, episodes).kept
     kept = filter_episodes(q, episodes, keep_wrong_when_all_fail=True).kept
     assert [(e.sample, why) for e, why in kept] == [(0, "all_wrong_fallback")]
+
+
+def test_lenient_reading_skips_bad_items_with_file_and_line(tmp_path):
+    good = {"id": "a", "video": "v.mp4", "question": "?", "options": ["x", "y"], "answer": 0}
+    path = tmp_path / "q.jsonl"
+    path.write_text("\n".join([json.dumps(good), "{oops", json.dumps({**good, "id": "b", "answer": "zebra"}),
+                               json.dumps(good), json.dumps({**good, "id": "c"}), "[1, 2]"]) + "\n")
+    skipped: list[str] = []
+    questions = read_questions(path, skipped=skipped)
+    assert [q.id for q in questions] == ["a", "c"]
+    assert len(skipped) == 4
+    assert any("line 2 is not valid JSON" in s for s in skipped)
+    assert any("line 3" in s and "matches no option" in s for s in skipped)
+    assert any("line 4" in s and "duplicate question id 'a'" in s for s in skipped)
+    assert any("line 6" in s and "expected a JSON object" in s for s in skipped)
