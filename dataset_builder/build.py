@@ -80,3 +80,5 @@ def _print_report(report: dict, out: Path) -> None:
             print(f"  dropped {n} by {reason}")
     for reason, n in report["rejected_videos"].items():
         print(f"  rejected {n} video(s): {reason}")
+    print(f"  {report['model_calls']} model calls, {report['cache']['hits']} served from the cache; "
+          f"{report['trajectories_per_s']:.3f} trajectories/s; report: {out / 'build_report.json'}")

@@ -282,5 +282,6 @@ def _report(stats: Counter, config: BuildConfig, seconds: float, rt: Runtime) ->
         "generated_questions": stats["generated_questions"], "generated_invalid": invalid_generated,
         "dropped": dict(sorted(dropped.items())), "invalid_tool_calls": stats["invalid_tool_calls"],
         "frames": stats["frames"], "seconds": round(seconds, 2),
-        "cache": {"hits": rt.cache.hits, "misses": rt.cache.misses},
+        "trajectories_per_s": round(stats["kept"] / seconds, 4) if seconds else 0.0,
+        "model_calls": rt.cache.misses, "cache": {"hits": rt.cache.hits, "misses": rt.cache.misses},
     }
