@@ -127,7 +127,7 @@ class _SampleView:
             body += f'<div class="reasoning">thinking: {escape(message.reasoning)}</div>'
         body += self.content(message.content)
         for call in message.tool_calls or []:
-            args = json.dumps(call.function.arguments, ensure_ascii=False)
+            args = json.dumps(_readable(call.function.arguments), ensure_ascii=False)
             body += (f'<div class="call">call <b>{escape(call.function.name)}</b>({escape(args)})'
                      f' <span class="muted">{escape(call.id)}</span></div>')
         return (f'<div class="turn {escape(message.role)}"><div class="role">{i}. {label}</div>'
@@ -225,3 +225,14 @@ def render_html(folder: Path | str, keys: Sequence[str] | None = None, n: int = 
         raise ViewerError("n must be at least 1")
     selected = select_samples(folder, list(keys) if keys is not None else None, n)
     return render_samples(selected, f"VideoThinker trajectories: {folder.name}")
+
+
+def _readable(value):
+    """Floats as people write them (the stored canonical 0.6000000000000001 shows as 0.6)."""
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
