@@ -129,3 +129,12 @@ def test_view_command_unknown_key_is_one_line(dataset, tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1 and "nope" in result.stderr
     assert not (tmp_path / "v.html").exists()
+
+
+def _as_written(value):
+    """Arguments as a person wrote them: the stored canonical floats (0.6000000000000001) read 0.6."""
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    return [_as_written(v) for v in value] if isinstance(value, list) else value
