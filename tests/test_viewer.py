@@ -65,7 +65,7 @@ def test_every_turn_and_frame_is_shown(dataset):
                 elif isinstance(part, ImagePart):
                     assert f"#{part.frame} @ {fmt_time(record.frames[part.frame].timestamp_s)}" in section
             for call in message.tool_calls or []:
-                args = html.escape(json.dumps(call.function.arguments, ensure_ascii=False))
+                args = html.escape(json.dumps(_as_written(call.function.arguments), ensure_ascii=False))
                 assert f"<b>{call.function.name}</b>({args})" in section
         srcs = re.findall(r'<img src="data:[^;]+;base64,([^"]+)"', section)
         assert sorted(base64.b64decode(s) for s in srcs) == sorted(sample.frames)  # every frame, exact bytes
