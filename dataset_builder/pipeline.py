@@ -18,7 +18,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,32 +129,48 @@ class IndexStep:
 
 
 class EpisodeStep:
-    """k teacher episodes per question in caption space, then the filter."""
+    """k teacher episodes per question in caption space, then the filter.
+
+    ``start`` submits the episodes of all of a video's questions to one bounded thread pool (``workers``
+    concurrent model calls for endpoint backends; one for in-process models), so a slow question never
+    idles the endpoint; ``run`` then takes each question's episodes in order.
+    """
 
     name = "episodes"
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        self.threads = 1 if "transformers" in (rt.config.teacher.backend, rt.config.captioner.backend) else \
-            rt.config.workers
+        in_process = "transformers" in (rt.config.teacher.backend, rt.config.captioner.backend)
+        self.pool = ThreadPoolExecutor(max_workers=1 if in_process else rt.config.workers,
+                                       thread_name_prefix="episodes")
+        self.futures: dict[tuple[str, int], Future] = {}
+
+    def start(self, questions: list[Question], index: VideoIndex) -> None:
+        cfg = self.rt.config
+        tools = CaptionSpaceTools(index, self.rt.services)
+        for q in questions:
+            for k in range(cfg.samples_per_question):
+                self.futures[q.id, k] = self.pool.submit(
+                    run_episode, q, tools, self.rt.teacher, sample=k, max_steps=cfg.max_steps,
+                    temperature=cfg.temperature, seed=content_int(cfg.seed, q.id, k), max_tokens=cfg.teacher.max_tokens)
 
     def run(self, q: Question, index: VideoIndex, stats: Counter) -> list[tuple[Episode, str]]:
         cfg = self.rt.config
-        tools = CaptionSpaceTools(index, self.rt.services)
-        seeds = [content_int(cfg.seed, q.id, k) for k in range(cfg.samples_per_question)]
-
-        def one(k: int) -> Episode:
-            return run_episode(q, tools, self.rt.teacher, sample=k, max_steps=cfg.max_steps,
-                               temperature=cfg.temperature, seed=seeds[k], max_tokens=cfg.teacher.max_tokens)
-
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            episodes = list(pool.map(one, range(cfg.samples_per_question)))
+        if (q.id, 0) not in self.futures:
+            self.start([q], index)
+        futures = [self.futures.pop((q.id, k)) for k in range(cfg.samples_per_question)]
+        episodes = [f.result() for f in futures]  # a VideoError from a tool propagates to the caller
         stats["episodes"] += len(episodes)
         stats["invalid_tool_calls"] += sum(e.invalid_calls for e in episodes)
         result = filter_episodes(q, episodes, cfg.keep_wrong_when_all_fail)
         for reason, n in result.dropped.items():
             stats[f"dropped:{reason}"] += n
         return result.kept
+
+    def close(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
 
 
 def _reason_kind(reason: str) -> str:
@@ -190,29 +206,37 @@ def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
         questions += generate_questions(index, rt.teacher, job.generate_questions, content_int(rt.config.seed,
                                         index.fingerprint), result.stats, rt.config.teacher.max_tokens)
     episodes = EpisodeStep(rt)
-    for q in questions:
-        result.stats["questions"] += 1
-        try:  # a file that probes fine can still fail to decode where a tool looks (corrupt or truncated)
-            kept = episodes.run(q, index, result.stats)
-        except video.VideoError as exc:
-            log.warning("question %s: video failed during episodes: %s", q.id, exc)
-            result.stats["dropped:video_error"] += rt.config.samples_per_question
-            continue
-        for episode, kept_because in kept:
-            try:
-                sample = ground(q, episode, kept_because, index, rt.services, initial_frames=rt.config.initial_frames,
-                                max_frames=rt.config.max_frames, provenance=rt.provenance(),
-                                encode={"format": rt.config.image_format, "quality": rt.config.image_quality},
-                                license=rt.config.license)
-            except GroundingError as exc:
-                result.stats[f"dropped:{exc}"] += 1
-                continue
+    episodes.start(questions, index)
+    try:
+        for q in questions:
+            result.stats["questions"] += 1
+            try:  # a file that probes fine can still fail to decode where a tool looks (corrupt or truncated)
+                kept = episodes.run(q, index, result.stats)
             except video.VideoError as exc:
-                log.warning("question %s: video failed during grounding: %s", q.id, exc)
-                result.stats["dropped:video_error"] += 1
+                log.warning("question %s: video failed during episodes: %s", q.id, exc)
+                result.stats["dropped:video_error"] += rt.config.samples_per_question
                 continue
-            result.samples.append(sample)
+            result.samples += _ground_kept(q, kept, index, rt, result.stats)
+    finally:
+        episodes.close()
     return result
+
+
+def _ground_kept(q: Question, kept: list[tuple[Episode, str]], index: VideoIndex, rt: Runtime,
+                 stats: Counter) -> list[tuple[Any, list[bytes]]]:
+    samples = []
+    for episode, kept_because in kept:
+        try:
+            samples.append(ground(q, episode, kept_because, index, rt.services,
+                                  initial_frames=rt.config.initial_frames, max_frames=rt.config.max_frames,
+                                  provenance=rt.provenance(), license=rt.config.license,
+                                  encode={"format": rt.config.image_format, "quality": rt.config.image_quality}))
+        except GroundingError as exc:
+            stats[f"dropped:{exc}"] += 1
+        except video.VideoError as exc:
+            log.warning("question %s: video failed during grounding: %s", q.id, exc)
+            stats["dropped:video_error"] += 1
+    return samples
 
 
 class LocalEngine:
