@@ -140,7 +140,8 @@ class EpisodeStep:
 
     def __init__(self, rt: Runtime):
         self.rt = rt
-        in_process = "transformers" in (rt.config.teacher.backend, rt.config.captioner.backend)
+        # An in-process teacher generates one reply at a time; an in-process captioner serializes its own calls.
+        in_process = rt.config.teacher.backend == "transformers"
         self.pool = ThreadPoolExecutor(max_workers=1 if in_process else rt.config.workers,
                                        thread_name_prefix="episodes")
         self.futures: dict[tuple[str, int], Future] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from tests.reliability_fixtures import (
     never_calls_a_tool,
     repeats_forever,
     route_by_question,
+    step_of,
 )
 from validation.validator import validate_path
 
@@ -313,3 +315,37 @@ def test_config_teacher_points_at_the_server(tmp_path):
     cfg = load_config("tiny", Path(config))
     made = pipeline.make_backend(cfg.teacher)
     assert isinstance(made, OpenAIBackend) and str(made.client.base_url).startswith("http://127.0.0.1:9/v1")
+
+
+def test_episodes_of_different_questions_reach_the_endpoint_concurrently(tmp_path):
+    """With `workers: 3`, three questions' first teacher calls are in flight together (a barrier proves it)."""
+    barrier = threading.Barrier(3, timeout=20)
+    teacher = good_teacher("A")
+
+    def policy(body):
+        if step_of(body) == 0:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                return status(500)  # fewer than 3 concurrent calls: the episodes fail and the test says so
+        return teacher(body)
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(cfr_video().path, videos / "cfr.mp4")
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"id": f"q{i}", "video": "cfr.mp4", "question": f"Question {i}?",
+                                             "options": ["blocks", "people"], "answer": "A"}) + "\n"
+                                 for i in range(3)))
+    with FakeOpenAIServer(policy) as srv:
+        config = tmp_path / "build.yaml"
+        config.write_text(f"samples_per_question: 1\nworkers: 3\nmax_pixels: 9216\nteacher: {{backend: openai, "
+                          f"model: {srv.model}, base_url: '{srv.url}', timeout_s: 30, max_retries: 0}}\n")
+        app = typer.Typer()
+        app.command()(build_command)
+        result = CliRunner().invoke(app, [
+            "--videos", str(videos), "--questions", str(questions), "--out", str(tmp_path / "out"), "--preset",
+            "tiny", "--config", str(config), "--workdir", str(tmp_path / "work"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "build_report.json").read_text())
+    assert "backend_error" not in report["dropped"] and report["kept"] == 3
