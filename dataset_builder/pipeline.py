@@ -190,6 +190,14 @@ def _subtitle_stamp(path: Path) -> str:
 
 def process_video(job: VideoJob, rt: Runtime) -> VideoResult:
     """All questions of one video -> grounded samples, in question order; never raises for bad input."""
+    hits, misses = rt.cache.hits, rt.cache.misses
+    result = _process_video(job, rt)
+    result.stats["cache_hits"] += rt.cache.hits - hits
+    result.stats["model_calls"] += rt.cache.misses - misses
+    return result
+
+
+def _process_video(job: VideoJob, rt: Runtime) -> VideoResult:
     result = VideoResult(job.video_id)
     try:
         index = IndexStep(rt).run(job)
@@ -247,29 +255,38 @@ class LocalEngine:
 
 
 class RayEngine:
-    """The same ``process_video`` as Ray tasks; results are consumed in job order (identical shards)."""
+    """The same ``process_video`` on a pool of Ray actors; results are consumed in job order (identical shards).
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None):
+    Each actor builds its Runtime (models, embedder, cache connection) once and serves many videos, so a
+    captioner VLM loads once per actor, not once per video. ``actors`` defaults to the cluster's CPUs;
+    ``num_gpus`` per actor puts in-process models on GPUs.
+    """
+
+    def __init__(self, address: str | None = None, actors: int | None = None, num_gpus: float = 0.0):
         self.address = address
-        self.num_cpus = num_cpus
+        self.actors = actors
+        self.num_gpus = num_gpus
 
     def map(self, jobs: list[VideoJob], rt: Runtime) -> Iterator[VideoResult]:
         try:
             import ray
+            from ray.util import ActorPool
         except ImportError as exc:
             raise RuntimeError("the Ray engine needs ray: pip install 'videothinker-traj[ray]'") from exc
         if not ray.is_initialized():
-            ray.init(address=self.address, num_cpus=self.num_cpus, ignore_reinit_error=True,
-                     include_dashboard=False, log_to_driver=False)
-        config, workdir = rt.config, rt.cache.path.parent
+            ray.init(address=self.address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+        n = self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        worker = ray.remote(num_cpus=1, num_gpus=self.num_gpus)(_VideoWorker)
+        pool = ActorPool([worker.remote(rt.config, rt.cache.path.parent) for _ in range(min(n, len(jobs)) or 1)])
+        yield from pool.map(lambda actor, job: actor.process.remote(job), jobs)
 
-        @ray.remote
-        def task(job: VideoJob) -> VideoResult:
-            return process_video(job, Runtime.create(config, workdir))
 
-        refs = [task.remote(job) for job in jobs]
-        for ref in refs:
-            yield ray.get(ref)
+class _VideoWorker:
+    def __init__(self, config: BuildConfig, workdir: Path):
+        self.rt = Runtime.create(config, workdir)
+
+    def process(self, job: VideoJob) -> VideoResult:
+        return process_video(job, self.rt)
 
 
 def run_build(jobs: list[VideoJob], config: BuildConfig, out: Path, workdir: Path, engine: str = "local",
@@ -291,12 +308,12 @@ def run_build(jobs: list[VideoJob], config: BuildConfig, out: Path, workdir: Pat
                 writer.write(record, frames)
                 stats["kept"] += 1
                 stats["frames"] += len(frames)
-    report = _report(stats, config, time.monotonic() - started, rt)
+    report = _report(stats, config, time.monotonic() - started)
     (out / "build_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
-def _report(stats: Counter, config: BuildConfig, seconds: float, rt: Runtime) -> dict[str, Any]:
+def _report(stats: Counter, config: BuildConfig, seconds: float) -> dict[str, Any]:
     dropped = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("dropped:")}
     rejected = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("rejected_video:")}
     invalid_generated = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("generated_invalid:")}
@@ -308,5 +325,5 @@ def _report(stats: Counter, config: BuildConfig, seconds: float, rt: Runtime) ->
         "dropped": dict(sorted(dropped.items())), "invalid_tool_calls": stats["invalid_tool_calls"],
         "frames": stats["frames"], "seconds": round(seconds, 2),
         "trajectories_per_s": round(stats["kept"] / seconds, 4) if seconds else 0.0,
-        "model_calls": rt.cache.misses, "cache": {"hits": rt.cache.hits, "misses": rt.cache.misses},
+        "model_calls": stats["model_calls"], "cache": {"hits": stats["cache_hits"], "misses": stats["model_calls"]},
     }

@@ -1,4 +1,4 @@
-"""`--engine ray` on a local 2-CPU Ray gives the same shards as the local engine."""
+"""`--engine ray` (an actor pool on a local 2-CPU Ray) gives the same shards and counts as the local engine."""
 
 from __future__ import annotations
 
@@ -30,4 +30,5 @@ def test_ray_engine_matches_local_engine(tmp_path, local_ray):
     local = run_build(jobs, config, tmp_path / "local", tmp_path / "work-local", "local", progress=False)
     distributed = run_build(jobs, config, tmp_path / "ray", tmp_path / "work-ray", "ray", progress=False)
     assert local["kept"] == distributed["kept"] > 0
+    assert local["model_calls"] == distributed["model_calls"] > 0  # counted inside the actors too
     assert DatasetIndex.load(tmp_path / "local").splits == DatasetIndex.load(tmp_path / "ray").splits
