@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import ray
 
 from dataset_builder.config import load_config
 from dataset_builder.inputs import list_videos, make_jobs
@@ -10,8 +11,6 @@ from dataset_builder.pipeline import run_build
 from dataset_builder.questions import read_questions
 from tests.builder_fixtures import make_build_inputs
 from validation.shards import DatasetIndex
-
-ray = pytest.importorskip("ray", reason="ray is an optional extra: pip install 'videothinker-traj[ray]'")
 
 
 @pytest.fixture(scope="module")
