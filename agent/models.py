@@ -21,8 +21,6 @@ import json
 import logging
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,21 +203,22 @@ class OpenAIAgentModel:
                           seconds=time.monotonic() - started)
 
     def _http_post(self, url: str, payload: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        body = json.dumps(payload).encode()
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **headers})
-        for attempt in range(self.retries + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                if exc.code not in (429, 500, 502, 503, 504) or attempt == self.retries:
-                    detail = exc.read()[:300].decode(errors="replace")
-                    raise ModelError(f"{self.name}: HTTP {exc.code} from {url}: {detail}") from exc
-            except (urllib.error.URLError, TimeoutError) as exc:
-                if attempt == self.retries:
-                    raise ModelError(f"{self.name}: cannot reach {url} ({exc}); is the server running?") from exc
-            time.sleep(2 ** attempt)
-        raise AssertionError("unreachable")
+        """One request through the ``openai`` client (the builder's client too): retries with backoff on
+        429/5xx/timeouts honouring Retry-After, a request timeout."""
+        try:
+            import openai
+        except ImportError as exc:
+            raise ModelError("the openai client is not installed: pip install 'videothinker-traj[openai]'") from exc
+        client = openai.OpenAI(base_url=url.removesuffix("/chat/completions"), api_key=self.api_key,
+                               timeout=self.timeout_s, max_retries=self.retries)
+        try:
+            return client.chat.completions.create(**payload).model_dump()
+        except openai.APIConnectionError as exc:
+            raise ModelError(f"{self.name}: cannot reach {url} ({exc}); is the server running?") from exc
+        except openai.APIStatusError as exc:
+            raise ModelError(f"{self.name}: HTTP {exc.status_code} from {url}: {str(exc)[:300]}") from exc
+        except openai.OpenAIError as exc:
+            raise ModelError(f"{self.name}: {type(exc).__name__}: {str(exc)[:300]}") from exc
 
 
 def _openai_tokens(choice: dict[str, Any], text: str) -> list[TokenLogprob] | None:

@@ -85,3 +85,17 @@ def test_scripted_model_file_and_summarizer(tmp_path):
     wrapped = ModelSummarizer(model)
     assert wrapped.chat([{"role": "user", "content": "sum up"}]).content == "A"
     assert model.chats[0]["messages"][0]["content"] == [{"type": "text", "text": "sum up"}]
+
+
+def test_openai_agent_model_over_real_http_retries_a_429_and_reads_tool_calls():
+    from tests.fake_openai_server import FakeOpenAIServer, openai_call, rate_limited, reply
+
+    with FakeOpenAIServer() as srv:
+        srv.push(rate_limited(0.05), reply("", [openai_call("FrameZoom", {"interval": [1, 2]})], reasoning="look"))
+        gen = OpenAIAgentModel(srv.model, srv.url, retries=2, timeout_s=5).generate(
+            {"messages": [{"role": "user", "content": "hi"}]}, max_tokens=16)
+        posts = srv.posts
+    assert posts == 2  # the 429 was retried once, honouring Retry-After
+    assert gen.tool_calls[0]["function"]["name"] == "FrameZoom"
+    assert json.loads(gen.tool_calls[0]["function"]["arguments"]) == {"interval": [1, 2]}
+    assert gen.reasoning == "look"
