@@ -135,7 +135,8 @@ def hf_features() -> Any:
 
 
 def hf_features_yaml() -> list[dict[str, Any]]:
-    return hf_features()._to_yaml_list()
+    """``hf_features()`` as the README YAML declares it (written out so writing never imports `datasets`)."""
+    return [{"name": RECORD_MEMBER, "dtype": "json"}, {"name": FRAMES_MEMBER, "list": "image"}]
 
 
 def hf_configs_yaml(splits: list[str]) -> list[dict[str, Any]]:
