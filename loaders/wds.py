@@ -89,8 +89,14 @@ class ShardSampleStream(wds.PipelineStage):
 
     def __iter__(self) -> Iterator[Sample]:
         position = 0
+        seen: dict[str, str] = {}  # key -> shard, per pass: a key in two shards would be trained on twice
         for task in self.tasks():
             for sample in self._read(task.url):
+                if sample.key in seen:
+                    self._fail(ShardFormatError(f"{task.url}: sample {sample.key!r} was already read from "
+                                                f"{seen[sample.key]}; keys must be unique across the dataset"))
+                    continue
+                seen[sample.key] = task.url
                 if position % task.keep_every == task.keep_offset:
                     yield sample
                 position += 1

@@ -49,3 +49,20 @@ def test_epochs_reshuffle_shards_but_keep_the_set(written_dataset):
     pipeline.stream.set_epoch(1)
     second = [s.key for s in pipeline]
     assert sorted(first) == sorted(second)
+
+
+def test_a_key_repeated_in_another_shard_is_reported_with_both_shards(written_dataset, tmp_path):
+    import shutil
+
+    from validation.shards import ShardFormatError
+
+    folder, _ = written_dataset
+    shards = sorted((folder / "data").glob("*.tar"))
+    copy = tmp_path / "dup.tar"
+    shutil.copy(shards[0], copy)
+    urls = [str(shards[0]), str(copy)]
+    with pytest.raises(ShardFormatError, match=r"dup.tar: sample 'sample-00000' was already read from .*000000.tar"):
+        list(wds.samples(urls))
+    warned = wds.samples(urls, on_error="warn")
+    keys = [s.key for s in warned]
+    assert len(keys) == len(set(keys)) and len(warned.stream.errors) == len(keys)
