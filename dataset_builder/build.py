@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from dataset_builder.backends import BackendError
 from dataset_builder.config import load_config
 from dataset_builder.inputs import InputError, list_videos, make_jobs
 from dataset_builder.questions import QuestionError, read_questions
@@ -59,9 +60,12 @@ def build_command(
     if not jobs:
         _fail(f"{questions}: no usable question matches a video in {videos}" + (f" ({len(skipped)} skipped, "
               f"first: {skipped[0]})" if skipped else ""))
-    out.mkdir(parents=True, exist_ok=True)
-    report = run_build(jobs, cfg, out, workdir or out.parent / ".videothinker-work" / out.name, engine, progress,
-                       input_drops={"video_missing": sum(missing.values()), "question_invalid": len(skipped)})
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        report = run_build(jobs, cfg, out, workdir or out.parent / ".videothinker-work" / out.name, engine, progress,
+                           input_drops={"video_missing": sum(missing.values()), "question_invalid": len(skipped)})
+    except (BackendError, OSError) as exc:  # an unreachable endpoint after retries, a full or read-only disk
+        _fail(f"{exc}; the cache keeps finished work: fix this and rerun the same command")
     _print_report(report, out)
     if report["kept"] == 0:
         raise typer.Exit(1)

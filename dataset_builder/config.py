@@ -82,19 +82,58 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+BACKENDS = ("transformers", "openai", "standin")
+MODEL_ROLES = ("captioner", "teacher", "summarizer")
+
+
+class ConfigError(ValueError):
+    """A build configuration that cannot be used; the message names the file or setting and what to do."""
+
+
 def load_config(preset: str = "local", config_file: Path | None = None, **overrides: Any) -> BuildConfig:
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
+    where = str(config_file) if config_file is not None else f"preset {preset!r}"
     if config_file is not None:
-        values = _merge(values, yaml.safe_load(Path(config_file).read_text()) or {})
+        values = _merge(values, _read_yaml(Path(config_file)))
     values = _merge(values, {k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in fields(BuildConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown build settings {unknown}; known: {', '.join(sorted(known))}")
-    models = {k: ModelConfig(**values.pop(k)) for k in ("captioner", "teacher", "summarizer") if k in values}
-    return BuildConfig(**values, **models)
+        raise ConfigError(f"{where}: unknown build settings {unknown}; known: {', '.join(sorted(known))}")
+    models = {k: _model_config(values.pop(k), k, where) for k in MODEL_ROLES if k in values}
+    try:
+        return BuildConfig(**values, **models)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line} ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a build config is a YAML mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _model_config(value: Any, role: str, where: str) -> ModelConfig:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {role!r} must be a mapping like {{backend: openai, model: NAME}}, got {value!r}")
+    try:
+        config = ModelConfig(**value)
+    except TypeError as exc:
+        known = ", ".join(f.name for f in fields(ModelConfig))
+        raise ConfigError(f"{where}: {role}: {exc}; known keys: {known}") from None
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"{where}: {role}: unknown backend {config.backend!r}; choose one of {', '.join(BACKENDS)}")
+    return config
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -111,7 +111,12 @@ def recipe_from_dict(values: dict[str, Any]) -> Recipe:
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise RecipeError(f"{path}: no such recipe file")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{path}: not valid YAML{line} ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping of keys to values")
     return data

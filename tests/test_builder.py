@@ -192,3 +192,29 @@ def test_questions_or_generation_is_required(tmp_path):
     videos, _, config = make_build_inputs(tmp_path)
     result = CliRunner().invoke(app, ["--videos", str(videos), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--generate-questions" in result.output
+
+
+@pytest.mark.parametrize("text, message", [
+    ("teacher: [1\n", "not valid YAML at line 2"),
+    ("teacher: 5\n", "'teacher' must be a mapping"),
+    ("teacher: {backend: nope}\n", "unknown backend 'nope'"),
+    ("teacher: {backend: openai, modle: x}\n", "known keys"),
+    ("max_stpes: 3\n", "unknown build settings ['max_stpes']"),
+    ("- a list\n", "a build config is a YAML mapping"),
+])
+def test_bad_build_config_is_a_one_line_error_naming_the_file(tmp_path, text, message):
+    videos, questions, _ = make_build_inputs(tmp_path)
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    result = _build(videos, questions, config, tmp_path / "out")
+    assert result.exit_code == 2
+    assert f"error: {config}:" in result.output and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_output_folder_that_cannot_be_created_is_a_one_line_error(tmp_path):
+    videos, questions, config = make_build_inputs(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = _build(videos, questions, config, blocker / "out")
+    assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
