@@ -212,22 +212,6 @@ def corrupt_mid_video(dest: Path) -> Path:
     return dest
 
 
-def audio_only_video(dest: Path) -> Path:
-    """An MP4 holding only an AAC track (silence)."""
-    import av
-
-    with av.open(str(dest), "w") as out:
-        stream = out.add_stream("aac", rate=16000)
-        for i in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return dest
-
-
 def zero_duration_video(dest: Path) -> Path:
     """An MP4 with a video track header and no frame at all (duration 0)."""
     import av

@@ -43,12 +43,16 @@ def test_two_real_dataloader_workers_per_simulated_rank(written_dataset, monkeyp
 
 
 def test_epochs_reshuffle_shards_but_keep_the_set(written_dataset):
-    folder, _ = written_dataset
+    folder, expected = written_dataset
     pipeline = wds.samples(folder, shuffle=1, seed=0)
-    first = [s.key for s in pipeline]
-    pipeline.stream.set_epoch(1)
-    second = [s.key for s in pipeline]
-    assert sorted(first) == sorted(second)
+    orders = []
+    for epoch in range(4):
+        pipeline.stream.set_epoch(epoch)
+        orders.append([s.key for s in pipeline])
+    assert all(sorted(order) == sorted(r.id for r, _ in expected) for order in orders)
+    assert len({tuple(order) for order in orders}) > 1  # the shard order changes between epochs
+    pipeline.stream.set_epoch(2)
+    assert [s.key for s in pipeline] == orders[2]  # and is reproducible for a given epoch
 
 
 def test_a_key_repeated_in_another_shard_is_reported_with_both_shards(written_dataset, tmp_path):

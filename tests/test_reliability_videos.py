@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from dataset_builder import video
 from dataset_builder.build import build_command
 from tests.fixtures.videos import (
+    audio_only_video,
     cfr_video,
     read_index,
     rotated_video,
@@ -28,7 +29,7 @@ from tests.fixtures.videos import (
     vp9_available,
     vp9_video,
 )
-from tests.reliability_fixtures import audio_only_video, corrupt_mid_video, uhd_video, zero_duration_video
+from tests.reliability_fixtures import corrupt_mid_video, uhd_video, zero_duration_video
 from validation.validator import validate_path
 
 WATCHDOG_S = 90

