@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer import Option
@@ -57,31 +57,51 @@ def _config(frames: int, max_steps: int, max_frames: int, gamma: float, short_vi
     return config
 
 
+# Options shared by `agent` and `eval` (one definition each).
+ModelOpt = Annotated[str, Option("--model", help=MODEL_HELP)]
+BaseUrlOpt = Annotated[str | None, Option("--base-url", help="OpenAI-compatible server (vLLM, SGLang, ...).")]
+DeviceOpt = Annotated[str | None, Option("--device", help="Torch device for in-process models (default: cuda if any).")]
+FramesOpt = Annotated[int, Option("--frames", help="Uniform frames (uniform mode, first turn, adaptive on "
+                                                   "short videos).")]
+MaxStepsOpt = Annotated[int, Option("--max-steps", help="Tool turns before the forced answer.")]
+MaxFramesOpt = Annotated[int, Option("--max-frames", help="Frames shown in total, initial frames included.")]
+GammaOpt = Annotated[float, Option("--gamma", help="Adaptive: answer confidence below this switches to tools.")]
+ShortVideoSOpt = Annotated[float, Option("--short-video-s", help="Adaptive: shorter videos get uniform frames.")]
+TopKOpt = Annotated[int, Option("--top-k", help="Adaptive: clips retrieved for longer videos.")]
+ZoomFramesOpt = Annotated[int, Option("--zoom-frames", help="Frames one FrameZoom returns.")]
+MaxPixelsOpt = Annotated[int, Option("--max-pixels", help="Pixels per frame.")]
+MaxNewTokensOpt = Annotated[int, Option("--max-new-tokens", help="New tokens per agent turn.")]
+ClipEncoderOpt = Annotated[str, Option("--clip-encoder", help=f"ClipRetrieval encoder (auto: {DEFAULT_ENCODER}).")]
+SubtitlesOpt = Annotated[bool, Option("--subtitles/--no-subtitles", help="Give the subtitle tools the subtitles.")]
+AsrOpt = Annotated[str | None, Option("--asr", help="Whisper model for videos without subtitle files.")]
+CacheDirOpt = Annotated[Path | None, Option("--cache-dir", help="Clip embeddings and transcripts cache.")]
+
+
 def _model(model: str, base_url: str | None, device: str | None, max_pixels: int, max_frames: int) -> AgentModel:
     return load_model(model, base_url=base_url, device=device, max_pixels=max_pixels, max_frames=max_frames)
 
 
 def agent_command(
-    model: str = Option(..., "--model", help=MODEL_HELP),
+    model: ModelOpt,
     video: Path = Option(..., "--video", help="The video file."),
     question: str = Option(..., "--question", help="The question."),
     options: list[str] = Option(..., "--options", help="An answer option; repeat for each (A, B, C, ... in order)."),
     mode: str = Option("agent", "--mode", help="uniform | agent | adaptive."),
-    base_url: str | None = Option(None, "--base-url", help="OpenAI-compatible server (vLLM, SGLang, ...)."),
-    device: str | None = Option(None, "--device", help="Torch device for in-process models (default: cuda if any)."),
-    frames: int = Option(32, "--frames", help="Uniform frames (uniform mode, first turn, adaptive on short videos)."),
-    max_steps: int = Option(8, "--max-steps", help="Tool turns before the forced answer."),
-    max_frames: int = Option(64, "--max-frames", help="Frames shown in total, initial frames included."),
-    gamma: float = Option(0.7, "--gamma", help="Adaptive: answer confidence below this switches to tools."),
-    short_video_s: float = Option(600.0, "--short-video-s", help="Adaptive: shorter videos get uniform frames."),
-    top_k: int = Option(4, "--top-k", help="Adaptive: clips retrieved for longer videos."),
-    zoom_frames: int = Option(8, "--zoom-frames", help="Frames one FrameZoom returns."),
-    max_pixels: int = Option(32768, "--max-pixels", help="Pixels per frame."),
-    max_new_tokens: int = Option(1024, "--max-new-tokens", help="New tokens per agent turn."),
-    clip_encoder: str = Option("auto", "--clip-encoder", help=f"ClipRetrieval encoder (auto: {DEFAULT_ENCODER})."),
-    subtitles: bool = Option(True, "--subtitles/--no-subtitles", help="Give the subtitle tools the subtitles."),
-    asr: str | None = Option(None, "--asr", help="Whisper model for videos without subtitle files."),
-    cache_dir: Path | None = Option(None, "--cache-dir", help="Clip embeddings and transcripts cache."),
+    base_url: BaseUrlOpt = None,
+    device: DeviceOpt = None,
+    frames: FramesOpt = 32,
+    max_steps: MaxStepsOpt = 8,
+    max_frames: MaxFramesOpt = 64,
+    gamma: GammaOpt = 0.7,
+    short_video_s: ShortVideoSOpt = 600.0,
+    top_k: TopKOpt = 4,
+    zoom_frames: ZoomFramesOpt = 8,
+    max_pixels: MaxPixelsOpt = 32768,
+    max_new_tokens: MaxNewTokensOpt = 1024,
+    clip_encoder: ClipEncoderOpt = "auto",
+    subtitles: SubtitlesOpt = True,
+    asr: AsrOpt = None,
+    cache_dir: CacheDirOpt = None,
     as_json: bool = Option(False, "--json", help="Print the trajectory as one JSON object."),
 ) -> None:
     """Answer one multiple-choice question about one video; print the trajectory and the answer."""
@@ -137,29 +157,29 @@ def _turn_line(turn: dict[str, Any]) -> str:
 
 
 def eval_command(
-    model: str = Option(..., "--model", help=MODEL_HELP),
+    model: ModelOpt,
     bench: str = Option(..., "--bench", help="mlvu | lvbench | videomme | longvideobench."),
     annotations: Path = Option(..., "--annotations", help="The benchmark's annotation file (MLVU: also a folder)."),
     videos: Path = Option(..., "--videos", help="Folder with the benchmark's videos (searched recursively)."),
     mode: str = Option("adaptive", "--mode", help="uniform | agent | adaptive (the paper's policy)."),
     limit: int | None = Option(None, "--limit", help="Only the first N questions."),
     out: Path = Option(Path("results.jsonl"), "--out", help="Per-question results (resumable); summary beside it."),
-    base_url: str | None = Option(None, "--base-url", help="OpenAI-compatible server (vLLM, SGLang, ...)."),
-    device: str | None = Option(None, "--device", help="Torch device for in-process models (default: cuda if any)."),
-    frames: int = Option(32, "--frames", help="Uniform frames (uniform mode, first turn, adaptive on short videos)."),
-    max_steps: int = Option(8, "--max-steps", help="Tool turns before the forced answer."),
-    max_frames: int = Option(64, "--max-frames", help="Frames shown in total, initial frames included."),
-    gamma: float = Option(0.7, "--gamma", help="Adaptive: answer confidence below this switches to tools."),
-    short_video_s: float = Option(600.0, "--short-video-s", help="Adaptive: shorter videos get uniform frames."),
-    top_k: int = Option(4, "--top-k", help="Adaptive: clips retrieved for longer videos."),
-    zoom_frames: int = Option(8, "--zoom-frames", help="Frames one FrameZoom returns."),
-    max_pixels: int = Option(32768, "--max-pixels", help="Pixels per frame."),
-    max_new_tokens: int = Option(1024, "--max-new-tokens", help="New tokens per agent turn."),
-    clip_encoder: str = Option("auto", "--clip-encoder", help=f"ClipRetrieval encoder (auto: {DEFAULT_ENCODER})."),
-    subtitles: bool = Option(True, "--subtitles/--no-subtitles", help="Give the subtitle tools the subtitles."),
+    base_url: BaseUrlOpt = None,
+    device: DeviceOpt = None,
+    frames: FramesOpt = 32,
+    max_steps: MaxStepsOpt = 8,
+    max_frames: MaxFramesOpt = 64,
+    gamma: GammaOpt = 0.7,
+    short_video_s: ShortVideoSOpt = 600.0,
+    top_k: TopKOpt = 4,
+    zoom_frames: ZoomFramesOpt = 8,
+    max_pixels: MaxPixelsOpt = 32768,
+    max_new_tokens: MaxNewTokensOpt = 1024,
+    clip_encoder: ClipEncoderOpt = "auto",
+    subtitles: SubtitlesOpt = True,
     subtitles_dir: Path | None = Option(None, "--subtitles-dir", help="Folder of subtitle files (.srt/.vtt/.json)."),
-    asr: str | None = Option(None, "--asr", help="Whisper model for videos without subtitle files."),
-    cache_dir: Path | None = Option(None, "--cache-dir", help="Clip embeddings and transcripts cache."),
+    asr: AsrOpt = None,
+    cache_dir: CacheDirOpt = None,
     progress: bool = Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Run a long-video benchmark: per-question results (resumable) and a summary with the protocol."""

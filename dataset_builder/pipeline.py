@@ -35,7 +35,7 @@ from dataset_builder.inputs import VideoJob
 from dataset_builder.questions import Question
 from dataset_builder.subtitles import load_subtitles, sidecar_subtitles
 from dataset_builder.video_index import VideoIndex, fingerprint, segment
-from dataset_builder.writer import ShardWriter
+from dataset_builder.writer import SampleRejected, ShardWriter
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,12 @@ def run_build(jobs: list[VideoJob], config: BuildConfig, out: Path, workdir: Pat
         for result in results:
             stats.update(result.stats)
             for record, frames in result.samples:
-                writer.write(record, frames)
+                try:
+                    writer.write(record, frames)
+                except SampleRejected as exc:  # a grounded record that breaks the contract: counted, never kept
+                    log.warning("not written: %s", exc)
+                    stats["dropped:rejected_by_writer"] += 1
+                    continue
                 stats["kept"] += 1
                 stats["frames"] += len(frames)
     report = _report(stats, config, time.monotonic() - started)
