@@ -218,3 +218,22 @@ def test_an_output_folder_that_cannot_be_created_is_a_one_line_error(tmp_path):
     blocker.write_text("not a folder")
     result = _build(videos, questions, config, blocker / "out")
     assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_grounded_record_the_writer_refuses_is_counted_not_a_crash(tmp_path, monkeypatch):
+    from dataset_builder import pipeline
+    from dataset_builder.config import load_config
+    from dataset_builder.inputs import list_videos, make_jobs
+    from dataset_builder.questions import read_questions
+    from tests.fixtures.records import make_sample
+
+    def broken_ground(*args, **kwargs):
+        record, frames = make_sample(1)
+        return record, [*frames, frames[0]]  # one frame more than the record describes
+
+    monkeypatch.setattr(pipeline, "ground", broken_ground)
+    videos, questions, config = make_build_inputs(tmp_path)
+    jobs, _ = make_jobs(list_videos(videos), read_questions(questions), videos)
+    report = pipeline.run_build(jobs[:1], load_config("tiny", config, keep_wrong_when_all_fail=True),
+                                tmp_path / "out", tmp_path / "work", progress=False)
+    assert report["kept"] == 0 and report["dropped"]["rejected_by_writer"] >= 1
